@@ -1,0 +1,143 @@
+// FHIR R4 §3.1.1 Search compiled to parameterised SQL over the sp_* index tables (never scanning JSON).
+import type { ParsedSearch, Predicate, SortSpec } from '../fhir/search-request.js';
+import type { SearchKind } from '../fhir/search-registry.js';
+import type { Prefix } from '../fhir/search-values.js';
+
+export class SqlParams {
+  readonly values: unknown[] = [];
+  add(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+/** Where a predicate is evaluated: the SQL expressions naming the resource type and id being tested. */
+interface Ctx { type: string; id: string; row?: string; depth: number }
+
+const TABLE: Record<SearchKind, string> = {
+  token: 'sp_token', string: 'sp_string', reference: 'sp_reference', date: 'sp_date',
+  number: 'sp_number', quantity: 'sp_quantity', uri: 'sp_uri',
+};
+
+export function likePrefix(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+}
+
+function rangeSql(prefix: Prefix, lowCol: string, highCol: string, sl: string, sh: string): string {
+  switch (prefix) {
+    case 'eq': return `(${lowCol} >= ${sl} AND ${highCol} <= ${sh})`;
+    case 'ne': return `NOT (${lowCol} >= ${sl} AND ${highCol} <= ${sh})`;
+    case 'gt': return `${highCol} > ${sh}`;
+    case 'lt': return `${lowCol} < ${sl}`;
+    case 'ge': return `${highCol} >= ${sl}`;
+    case 'le': return `${lowCol} <= ${sh}`;
+    case 'sa': return `${lowCol} > ${sh}`;
+    case 'eb': return `${highCol} < ${sl}`;
+    case 'ap': return `(${highCol} >= ${sl} - greatest((${sh} - ${sl}) / 2, abs(${sl}) * 0.1) AND ${lowCol} <= ${sh} + greatest((${sh} - ${sl}) / 2, abs(${sl}) * 0.1))`;
+  }
+}
+
+function exists(p: SqlParams, table: string, ctx: Ctx, code: string, cond: string, alias: string): string {
+  return `EXISTS (SELECT 1 FROM ${table} ${alias} WHERE ${alias}.resource_type = ${ctx.type} AND ${alias}.resource_id = ${ctx.id} AND ${alias}.code = ${p.add(code)}${cond ? ' AND ' + cond : ''})`;
+}
+
+export function predicateSql(p: SqlParams, pred: Predicate, ctx: Ctx): string {
+  const a = `x${ctx.depth}`;
+  const inner = (c: Ctx) => c;
+  switch (pred.t) {
+    case 'token': {
+      const conds: string[] = [];
+      if (pred.value !== undefined) conds.push(`${a}.value = ${p.add(pred.value)}`);
+      if (pred.system === null) conds.push(`${a}.system IS NULL`);
+      else if (pred.system !== undefined) conds.push(`${a}.system = ${p.add(pred.system)}`);
+      return exists(p, 'sp_token', ctx, pred.code, conds.join(' AND '), a);
+    }
+    case 'tokenText':
+      return exists(p, 'sp_token', ctx, pred.code, `${a}.text LIKE ${p.add(likePrefix(pred.text))}`, a);
+    case 'string': {
+      const cond = pred.mode === 'exact' ? `${a}.value = ${p.add(pred.value)}`
+        : pred.mode === 'contains' ? `${a}.norm LIKE ${p.add('%' + likePrefix(pred.value))}`
+          : `${a}.norm LIKE ${p.add(likePrefix(pred.value))}`;
+      return exists(p, 'sp_string', ctx, pred.code, cond, a);
+    }
+    case 'reference': {
+      const conds: string[] = [];
+      if (pred.targetId !== undefined) conds.push(`${a}.target_id = ${p.add(pred.targetId)}`);
+      if (pred.targetType !== undefined) conds.push(`${a}.target_type = ${p.add(pred.targetType)}`);
+      if (pred.ref !== undefined) conds.push(`${a}.ref = ${p.add(pred.ref)}`);
+      return exists(p, 'sp_reference', ctx, pred.code, conds.join(' AND '), a);
+    }
+    case 'date':
+      return exists(p, 'sp_date', ctx, pred.code,
+        rangeSql(pred.prefix, `${a}.low`, `${a}.high`, p.add(pred.low), p.add(pred.high)), a);
+    case 'number':
+      return exists(p, 'sp_number', ctx, pred.code,
+        rangeSql(pred.prefix, `${a}.value`, `${a}.value`, p.add(pred.low), p.add(pred.high)), a);
+    case 'quantity': {
+      let cond = rangeSql(pred.prefix, `${a}.value`, `${a}.value`, p.add(pred.low), p.add(pred.high));
+      if (pred.system) cond += ` AND ${a}.system = ${p.add(pred.system)}`;
+      if (pred.unit) cond += ` AND ${a}.unit = ${p.add(pred.unit)}`;
+      return exists(p, 'sp_quantity', ctx, pred.code, cond, a);
+    }
+    case 'uri': {
+      const cond = pred.mode === 'eq' ? `${a}.value = ${p.add(pred.value)}`
+        : pred.mode === 'below' ? `${a}.value LIKE ${p.add(likePrefix(pred.value))}`
+          : `${p.add(pred.value)} LIKE replace(replace(replace(${a}.value, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'`;
+      return exists(p, 'sp_uri', ctx, pred.code, cond, a);
+    }
+    case 'missing': {
+      const e = exists(p, TABLE[pred.kind], ctx, pred.code, '', a);
+      return pred.missing ? `NOT ${e}` : e;
+    }
+    case 'id':
+      return `${ctx.id} = ANY(${p.add(pred.ids)}::text[])`;
+    case 'lastUpdated': {
+      const col = ctx.row ? `${ctx.row}.last_updated` : undefined;
+      const ms = (c: string) => `(extract(epoch from ${c}) * 1000)`;
+      if (col) return rangeSql(pred.prefix, ms(col), ms(col), p.add(pred.low), p.add(pred.high));
+      const y = `y${ctx.depth}`;
+      return `EXISTS (SELECT 1 FROM resource ${y} WHERE ${y}.resource_type = ${ctx.type} AND ${y}.id = ${ctx.id} AND ${rangeSql(pred.prefix, ms(`${y}.last_updated`), ms(`${y}.last_updated`), p.add(pred.low), p.add(pred.high))})`;
+    }
+    case 'chain': {
+      const parts = pred.targets.map((t) => {
+        const tt = p.add(t.type);
+        const sub = predicateSql(p, t.inner, inner({ type: tt, id: `${a}.target_id`, depth: ctx.depth + 1 }));
+        return `${a}.target_type = ${tt} AND ${sub}`;
+      });
+      return exists(p, 'sp_reference', ctx, pred.code, `(${parts.join(' OR ')})`, a);
+    }
+    case 'has': {
+      const st = p.add(pred.sourceType);
+      const sub = predicateSql(p, pred.inner, { type: st, id: `${a}.resource_id`, depth: ctx.depth + 1 });
+      return `EXISTS (SELECT 1 FROM sp_reference ${a} WHERE ${a}.resource_type = ${st} AND ${a}.code = ${p.add(pred.code)} AND ${a}.target_id = ${ctx.id} AND ${a}.target_type = ${ctx.type} AND ${sub})`;
+    }
+    case 'or':
+      return `(${pred.preds.map((q) => predicateSql(p, q, ctx)).join(' OR ')})`;
+    case 'not':
+      return `NOT ${predicateSql(p, pred.inner, ctx)}`;
+  }
+}
+
+function sortSql(p: SqlParams, s: SortSpec, typeParam: string): string {
+  const dir = s.descending ? 'DESC' : 'ASC';
+  if (s.kind === 'id') return `r.id ${dir}`;
+  if (s.kind === 'lastUpdated') return `r.last_updated ${dir}`;
+  const kind = s.kind as SearchKind;
+  const col = kind === 'string' ? 'norm' : kind === 'date' ? (s.descending ? 'high' : 'low') : kind === 'reference' ? 'ref' : 'value';
+  const agg = s.descending ? 'max' : 'min';
+  return `(SELECT ${agg}(z.${col}) FROM ${TABLE[kind]} z WHERE z.resource_type = ${typeParam} AND z.resource_id = r.id AND z.code = ${p.add(s.code)}) ${dir} NULLS LAST`;
+}
+
+/** The page query (count+1 rows, to know whether a next page exists) and the count query. */
+export function compileSearch(search: ParsedSearch): { sql: string; countSql: string; params: unknown[]; countParams: unknown[] } {
+  const p = new SqlParams();
+  const type = p.add(search.resourceType);
+  const where = [`r.resource_type = ${type}`, 'NOT r.deleted'];
+  for (const pred of search.predicates) where.push(predicateSql(p, pred, { type, id: 'r.id', row: 'r', depth: 0 }));
+  const countParams = [...p.values];
+  const countSql = `SELECT count(*)::int AS n FROM resource r WHERE ${where.join(' AND ')}`;
+  const order = search.sort.length > 0 ? search.sort.map((s) => sortSql(p, s, type)) : ['r.last_updated DESC'];
+  order.push('r.id');
+  const sql = `SELECT r.content FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} LIMIT ${p.add(search.count + 1)} OFFSET ${p.add(search.offset)}`;
+  return { sql, countSql, params: p.values, countParams };
+}

@@ -1,0 +1,166 @@
+// Filesystem BlobStore: content-addressed (sha256) files, streamed through a temp file, fsync'd and renamed atomically.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat as fsStat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { errors } from '../kernel/errors.js';
+import type { BlobInfo, BlobRange, BlobStore } from './blob-store.js';
+
+const KEY_PATTERN = /^sha256-[0-9a-f]{64}$/;
+
+function isErrno(err: unknown, ...codes: string[]): boolean {
+  return err instanceof Error && codes.includes((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/** Validates a byte range against a blob size; `end` beyond the blob is clamped (HTTP Range semantics). */
+function resolveRange(range: BlobRange | undefined, size: number): { start: number; end: number } | undefined {
+  if (!range) return undefined;
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || start >= size) {
+    throw errors.rangeNotSatisfiable(`Range ${start}-${end} not satisfiable for a blob of ${size} bytes`);
+  }
+  return { start, end: Math.min(end, size - 1) };
+}
+
+/** Writes the whole buffer (FileHandle.write may in principle write partially). */
+async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+/** fsyncs a directory so that entries created or renamed in it survive a crash (no-op where unsupported). */
+async function syncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    if (!isErrno(err, 'EISDIR', 'EPERM', 'EINVAL', 'EBADF')) throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Opens (creating if needed) a blob store rooted at `root`. Layout: `<root>/<hh>/<hh>/sha256-<hex>`,
+ * in-flight writes under `<root>/tmp/`. Leftover temp files (from crashed writes) are removed on start,
+ * so a root must not be shared by two live stores.
+ */
+export async function createFsBlobStore(root: string): Promise<BlobStore> {
+  const tmpDir = join(root, 'tmp');
+  await mkdir(tmpDir, { recursive: true });
+  for (const entry of await readdir(tmpDir)) {
+    await rm(join(tmpDir, entry), { force: true, recursive: true });
+  }
+
+  const pathOf = (key: string): string => {
+    const hex = key.slice('sha256-'.length);
+    return join(root, hex.slice(0, 2), hex.slice(2, 4), key);
+  };
+
+  /** Streams the source into `tmpPath`, hashing and counting; the file is fsync'd and closed on success. */
+  async function writeTemp(
+    tmpPath: string,
+    source: Readable | AsyncIterable<Uint8Array>,
+    maxBytes: number,
+  ): Promise<BlobInfo> {
+    const handle = await open(tmpPath, 'wx');
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      // for-await pulls one chunk at a time: the source is paused while we write (backpressure), and
+      // leaving the loop by throwing destroys a Readable source / returns an async generator.
+      for await (const raw of source as AsyncIterable<Uint8Array | string>) {
+        const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+        size += chunk.byteLength;
+        if (size > maxBytes) throw errors.payloadTooLarge(`Content exceeds the limit of ${maxBytes} bytes`);
+        hash.update(chunk);
+        await writeAll(handle, chunk);
+      }
+      await handle.sync();
+      return { key: `sha256-${hash.digest('hex')}`, size };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  return {
+    async put(source, options) {
+      const maxBytes = options?.maxBytes ?? Number.POSITIVE_INFINITY;
+      const tmpPath = join(tmpDir, `${randomBytes(16).toString('hex')}.part`);
+      // Until iteration starts (after the temp file is opened) nothing listens to a Readable source: keep an
+      // 'error' emitted in that window from crashing the process. The stream records it and the loop rethrows it.
+      const swallow = (): void => undefined;
+      if (source instanceof Readable) source.on('error', swallow);
+      try {
+        const info = await writeTemp(tmpPath, source, maxBytes);
+        const target = pathOf(info.key);
+        const shardDir = join(target, '..');
+        const created = await mkdir(shardDir, { recursive: true });
+        if (created !== undefined) {
+          // New shard directories must themselves be durable entries of their parents.
+          await syncDir(root);
+          await syncDir(join(shardDir, '..'));
+        }
+        const exists = await fsStat(target).then(
+          () => true,
+          (err: unknown) => {
+            if (isErrno(err, 'ENOENT')) return false;
+            throw err;
+          },
+        );
+        if (exists) {
+          await rm(tmpPath, { force: true });
+        } else {
+          await rename(tmpPath, target);
+          await syncDir(shardDir);
+        }
+        return info;
+      } catch (err) {
+        await rm(tmpPath, { force: true }).catch(() => undefined);
+        throw err;
+      } finally {
+        if (source instanceof Readable) source.off('error', swallow);
+      }
+    },
+
+    async stat(key) {
+      if (!KEY_PATTERN.test(key)) return undefined;
+      try {
+        const st = await fsStat(pathOf(key));
+        return { key, size: st.size };
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return undefined;
+        throw err;
+      }
+    },
+
+    async get(key, range) {
+      if (!KEY_PATTERN.test(key)) throw errors.notFound(`Blob ${key} not found`);
+      let handle: FileHandle;
+      try {
+        handle = await open(pathOf(key), 'r');
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) throw errors.notFound(`Blob ${key} not found`);
+        throw err;
+      }
+      try {
+        // Stat through the open handle: a concurrent delete cannot pull the file from under the stream.
+        const { size } = await handle.stat();
+        const bounds = resolveRange(range, size);
+        return handle.createReadStream({ ...bounds, autoClose: true });
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+    },
+
+    async delete(key) {
+      if (!KEY_PATTERN.test(key)) return;
+      await rm(pathOf(key), { force: true });
+    },
+  };
+}

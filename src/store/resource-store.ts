@@ -1,0 +1,59 @@
+// Storage ports: versioned FHIR resources (R4 §3.1.0 RESTful API semantics) and the unit of work around them.
+import type { Resource } from '@medplum/fhirtypes';
+import type { ParsedSearch } from '../fhir/search-request.js';
+import type { JobQueue } from './job-queue.js';
+
+export interface HistoryEntry {
+  readonly resourceType: string;
+  readonly id: string;
+  readonly versionId: string;
+  readonly lastUpdated: string;
+  /** Undefined for a deletion. */
+  readonly resource?: Resource;
+  readonly method: 'POST' | 'PUT' | 'DELETE';
+}
+
+export interface HistoryQuery {
+  count: number;
+  offset?: number;
+  /** Only versions after this instant (R4 `_since`). */
+  since?: string;
+}
+
+export interface SearchResult {
+  readonly resources: Resource[];
+  readonly included: Resource[];
+  readonly total?: number;
+}
+
+export interface WriteOptions {
+  /** `W/"3"` or `3`: the write fails with 412 unless the current version matches. */
+  ifMatch?: string;
+}
+
+export interface ResourceStore {
+  /** Stores a new resource; assigns `id` (unless `options.id`), `meta.versionId` "1" and `meta.lastUpdated`. */
+  create<T extends Resource>(resource: T, options?: { id?: string }): Promise<T>;
+  /** Current version; 404 when never stored, 410 when deleted. */
+  read<T extends Resource = Resource>(resourceType: string, id: string): Promise<T>;
+  vread<T extends Resource = Resource>(resourceType: string, id: string, versionId: string): Promise<T>;
+  /** New version of `resource.id` (created with that id if absent: update-as-create). */
+  update<T extends Resource>(resource: T, options?: WriteOptions): Promise<{ resource: T; created: boolean }>;
+  /** Marks deleted (history kept). Deleting an absent or deleted resource is a no-op (R4 §3.1.0.7.1). */
+  delete(resourceType: string, id: string, options?: WriteOptions): Promise<void>;
+  history(resourceType: string | undefined, id: string | undefined, query: HistoryQuery): Promise<{ entries: HistoryEntry[]; total: number }>;
+  search(search: ParsedSearch): Promise<SearchResult>;
+}
+
+export interface Storage {
+  readonly resources: ResourceStore;
+  readonly jobs: JobQueue;
+  /** Runs `fn` atomically: everything it wrote through `tx` is committed together or not at all. */
+  transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Parses an If-Match header value (`W/"3"`, `"3"`, `3`) into a version id. */
+export function parseIfMatch(ifMatch: string): string {
+  return ifMatch.replace(/^W\//, '').replace(/"/g, '').trim();
+}
