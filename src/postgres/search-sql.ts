@@ -23,17 +23,22 @@ export function likePrefix(s: string): string {
   return s.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
 }
 
-function rangeSql(prefix: Prefix, lowCol: string, highCol: string, sl: string, sh: string): string {
+function rangeSql(p: SqlParams, prefix: Prefix, lowCol: string, highCol: string, low: number, high: number): string {
+  const sl = () => `${p.add(low)}::float8`;
+  const sh = () => `${p.add(high)}::float8`;
   switch (prefix) {
-    case 'eq': return `(${lowCol} >= ${sl} AND ${highCol} <= ${sh})`;
-    case 'ne': return `NOT (${lowCol} >= ${sl} AND ${highCol} <= ${sh})`;
-    case 'gt': return `${highCol} > ${sh}`;
-    case 'lt': return `${lowCol} < ${sl}`;
-    case 'ge': return `${highCol} >= ${sl}`;
-    case 'le': return `${lowCol} <= ${sh}`;
-    case 'sa': return `${lowCol} > ${sh}`;
-    case 'eb': return `${highCol} < ${sl}`;
-    case 'ap': return `(${highCol} >= ${sl} - greatest((${sh} - ${sl}) / 2, abs(${sl}) * 0.1) AND ${lowCol} <= ${sh} + greatest((${sh} - ${sl}) / 2, abs(${sl}) * 0.1))`;
+    case 'eq': return `(${lowCol} >= ${sl()} AND ${highCol} <= ${sh()})`;
+    case 'ne': return `NOT (${lowCol} >= ${sl()} AND ${highCol} <= ${sh()})`;
+    case 'gt': return `${highCol} > ${sh()}`;
+    case 'lt': return `${lowCol} < ${sl()}`;
+    case 'ge': return `${highCol} >= ${sl()}`;
+    case 'le': return `${lowCol} <= ${sh()}`;
+    case 'sa': return `${lowCol} > ${sh()}`;
+    case 'eb': return `${highCol} < ${sl()}`;
+    case 'ap': {
+      const pad = Math.max((high - low) / 2, Math.abs(low) * 0.1);
+      return `(${highCol} >= ${p.add(low - pad)}::float8 AND ${lowCol} <= ${p.add(high + pad)}::float8)`;
+    }
   }
 }
 
@@ -69,12 +74,12 @@ export function predicateSql(p: SqlParams, pred: Predicate, ctx: Ctx): string {
     }
     case 'date':
       return exists(p, 'sp_date', ctx, pred.code,
-        rangeSql(pred.prefix, `${a}.low`, `${a}.high`, p.add(pred.low), p.add(pred.high)), a);
+        rangeSql(p, pred.prefix, `${a}.low`, `${a}.high`, pred.low, pred.high), a);
     case 'number':
       return exists(p, 'sp_number', ctx, pred.code,
-        rangeSql(pred.prefix, `${a}.value`, `${a}.value`, p.add(pred.low), p.add(pred.high)), a);
+        rangeSql(p, pred.prefix, `${a}.value`, `${a}.value`, pred.low, pred.high), a);
     case 'quantity': {
-      let cond = rangeSql(pred.prefix, `${a}.value`, `${a}.value`, p.add(pred.low), p.add(pred.high));
+      let cond = rangeSql(p, pred.prefix, `${a}.value`, `${a}.value`, pred.low, pred.high);
       if (pred.system) cond += ` AND ${a}.system = ${p.add(pred.system)}`;
       if (pred.unit) cond += ` AND ${a}.unit = ${p.add(pred.unit)}`;
       return exists(p, 'sp_quantity', ctx, pred.code, cond, a);
@@ -94,9 +99,9 @@ export function predicateSql(p: SqlParams, pred: Predicate, ctx: Ctx): string {
     case 'lastUpdated': {
       const col = ctx.row ? `${ctx.row}.last_updated` : undefined;
       const ms = (c: string) => `(extract(epoch from ${c}) * 1000)`;
-      if (col) return rangeSql(pred.prefix, ms(col), ms(col), p.add(pred.low), p.add(pred.high));
+      if (col) return rangeSql(p, pred.prefix, ms(col), ms(col), pred.low, pred.high);
       const y = `y${ctx.depth}`;
-      return `EXISTS (SELECT 1 FROM resource ${y} WHERE ${y}.resource_type = ${ctx.type} AND ${y}.id = ${ctx.id} AND ${rangeSql(pred.prefix, ms(`${y}.last_updated`), ms(`${y}.last_updated`), p.add(pred.low), p.add(pred.high))})`;
+      return `EXISTS (SELECT 1 FROM resource ${y} WHERE ${y}.resource_type = ${ctx.type} AND ${y}.id = ${ctx.id} AND ${rangeSql(p, pred.prefix, ms(`${y}.last_updated`), ms(`${y}.last_updated`), pred.low, pred.high)})`;
     }
     case 'chain': {
       const parts = pred.targets.map((t) => {
@@ -120,12 +125,13 @@ export function predicateSql(p: SqlParams, pred: Predicate, ctx: Ctx): string {
 
 function sortSql(p: SqlParams, s: SortSpec, typeParam: string): string {
   const dir = s.descending ? 'DESC' : 'ASC';
-  if (s.kind === 'id') return `r.id ${dir}`;
+  if (s.kind === 'id') return `r.id COLLATE "C" ${dir}`;
   if (s.kind === 'lastUpdated') return `r.last_updated ${dir}`;
   const kind = s.kind as SearchKind;
   const col = kind === 'string' ? 'norm' : kind === 'date' ? (s.descending ? 'high' : 'low') : kind === 'reference' ? 'ref' : 'value';
   const agg = s.descending ? 'max' : 'min';
-  return `(SELECT ${agg}(z.${col}) FROM ${TABLE[kind]} z WHERE z.resource_type = ${typeParam} AND z.resource_id = r.id AND z.code = ${p.add(s.code)}) ${dir} NULLS LAST`;
+  const collate = ['norm', 'ref'].includes(col) || kind === 'token' || kind === 'uri' ? ' COLLATE "C"' : '';
+  return `(SELECT ${agg}(z.${col}${collate}) FROM ${TABLE[kind]} z WHERE z.resource_type = ${typeParam} AND z.resource_id = r.id AND z.code = ${p.add(s.code)}) ${dir} NULLS LAST`;
 }
 
 /** The page query (count+1 rows, to know whether a next page exists) and the count query. */
@@ -137,7 +143,7 @@ export function compileSearch(search: ParsedSearch): { sql: string; countSql: st
   const countParams = [...p.values];
   const countSql = `SELECT count(*)::int AS n FROM resource r WHERE ${where.join(' AND ')}`;
   const order = search.sort.length > 0 ? search.sort.map((s) => sortSql(p, s, type)) : ['r.last_updated DESC'];
-  order.push('r.id');
+  order.push('r.id COLLATE "C"');
   const sql = `SELECT r.content FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} LIMIT ${p.add(search.count + 1)} OFFSET ${p.add(search.offset)}`;
   return { sql, countSql, params: p.values, countParams };
 }

@@ -24,6 +24,8 @@ export interface SearchResult {
   readonly resources: Resource[];
   readonly included: Resource[];
   readonly total?: number;
+  /** Whether a further page exists. */
+  readonly hasMore: boolean;
 }
 
 export interface WriteOptions {

@@ -1,0 +1,59 @@
+// JobQueue on PostgreSQL/PGlite: claim with SKIP LOCKED, per-key ordering, idempotent enqueue.
+import { randomUUID } from 'node:crypto';
+import type { EnqueueOptions, Job, JobQueue, JobStatus } from '../store/job-queue.js';
+import type { SqlClient } from './sql-client.js';
+
+interface JobRow {
+  id: string; type: string; payload: Record<string, unknown>; status: JobStatus; attempts: number;
+  run_at: Date; last_error: string | null; ordering_key: string | null;
+}
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id, type: r.type, payload: r.payload, status: r.status, attempts: r.attempts, runAt: new Date(r.run_at),
+    lastError: r.last_error ?? undefined, orderingKey: r.ordering_key ?? undefined,
+  };
+}
+
+export function createPostgresJobQueue(db: SqlClient): JobQueue {
+  return {
+    async enqueue(type, payload, options: EnqueueOptions = {}) {
+      await db.query(
+        `INSERT INTO job (id, type, payload, run_at, ordering_key, idempotency_key) VALUES ($1, $2, $3::jsonb, $4, $5, $6)
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+        [randomUUID(), type, JSON.stringify(payload), (options.runAt ?? new Date()).toISOString(),
+          options.orderingKey ?? null, options.idempotencyKey ?? null]);
+    },
+    async claim(types, limit, now = new Date()) {
+      const rows = await db.query<JobRow>(
+        `UPDATE job SET status = 'running', attempts = attempts + 1, updated_at = now()
+         WHERE seq IN (
+           SELECT j.seq FROM job j WHERE j.status = 'pending' AND j.type = ANY($1::text[]) AND j.run_at <= $2
+           AND (j.ordering_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM job e WHERE e.ordering_key = j.ordering_key AND e.seq < j.seq AND e.status IN ('pending', 'running')))
+           ORDER BY j.seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING id, type, payload, status, attempts, run_at, last_error, ordering_key`,
+        [types as string[], now.toISOString(), limit]);
+      return rows.map(toJob);
+    },
+    async complete(id) {
+      await db.query(`UPDATE job SET status = 'done', updated_at = now() WHERE id = $1`, [id]);
+    },
+    async fail(id, error, retryAt) {
+      await db.query(
+        `UPDATE job SET status = $2, last_error = $3, run_at = coalesce($4, run_at), updated_at = now() WHERE id = $1`,
+        [id, retryAt ? 'pending' : 'failed', error, retryAt ? retryAt.toISOString() : null]);
+    },
+    async recover() {
+      const rows = await db.query(`UPDATE job SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id`);
+      return rows.length;
+    },
+    async list(filter = {}) {
+      const rows = await db.query<JobRow>(
+        `SELECT id, type, payload, status, attempts, run_at, last_error, ordering_key FROM job
+         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR type = $2) ORDER BY seq`,
+        [filter.status ?? null, filter.type ?? null]);
+      return rows.map(toJob);
+    },
+  };
+}
