@@ -133,7 +133,9 @@ function addToken(rows: IndexRows, code: string, tv: TypedValue): void {
     case 'CodeableConcept': {
       const codings = (v.coding as Record<string, unknown>[] | undefined) ?? [];
       for (const c of codings) push(c.system, c.code, c.display ?? v.text);
-      if (codings.length === 0 && typeof v.text === 'string') push(null, null, v.text);
+      // :text searches CodeableConcept.text too (R4 §3.1.1.5.5), also when the codings carry their own display.
+      const textIndexed = codings.some((c) => (c.display ?? v.text) === v.text);
+      if (typeof v.text === 'string' && !textIndexed) push(null, null, v.text);
       return;
     }
     case 'Coding':

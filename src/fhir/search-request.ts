@@ -185,7 +185,7 @@ function valuePredicate(kind: SearchKind, code: string, modifier: string | undef
       const { prefix, value } = splitPrefix(v);
       const r = numberRange(value);
       if (!r) throw errors.badRequest(`Invalid number for ${code}: ${v}`);
-      return { t: 'number', code, prefix, low: r.low, high: r.high };
+      return { t: 'number', code, prefix, ...numberBounds(prefix, r) };
     }
     case 'quantity': {
       if (modifier) throw bad();
@@ -193,12 +193,20 @@ function valuePredicate(kind: SearchKind, code: string, modifier: string | undef
       const { prefix, value } = splitPrefix(num);
       const r = numberRange(value);
       if (!r) throw errors.badRequest(`Invalid quantity for ${code}: ${v}`);
-      return { t: 'quantity', code, prefix, low: r.low, high: r.high, system: system || undefined, unit: unit || undefined };
+      return { t: 'quantity', code, prefix, ...numberBounds(prefix, r), system: system || undefined, unit: unit || undefined };
     }
     case 'uri':
       if (modifier && modifier !== 'below' && modifier !== 'above') throw bad();
       return { t: 'uri', code, mode: (modifier as 'below' | 'above') ?? 'eq', value: v };
   }
+}
+
+/**
+ * Implicit precision applies to eq, ne and ap only: `gt100` means greater than exactly 100 (R4 §3.1.1.4.1),
+ * so ordering prefixes compare with the exact value.
+ */
+function numberBounds(prefix: Prefix, r: { value: number; low: number; high: number }): { low: number; high: number } {
+  return prefix === 'eq' || prefix === 'ne' || prefix === 'ap' ? { low: r.low, high: r.high } : { low: r.value, high: r.value };
 }
 
 function tokenPredicate(code: string, v: string): Predicate {

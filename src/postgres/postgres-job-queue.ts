@@ -25,14 +25,16 @@ export function createPostgresJobQueue(db: SqlClient): JobQueue {
           options.orderingKey ?? null, options.idempotencyKey ?? null]);
     },
     async claim(types, limit, now = new Date()) {
+      // UPDATE … RETURNING has no order of its own: the outer SELECT returns the claimed jobs oldest first.
       const rows = await db.query<JobRow>(
-        `UPDATE job SET status = 'running', attempts = attempts + 1, updated_at = now()
+        `WITH claimed AS (UPDATE job SET status = 'running', attempts = attempts + 1, updated_at = now()
          WHERE seq IN (
            SELECT j.seq FROM job j WHERE j.status = 'pending' AND j.type = ANY($1::text[]) AND j.run_at <= $2
            AND (j.ordering_key IS NULL OR NOT EXISTS (
              SELECT 1 FROM job e WHERE e.ordering_key = j.ordering_key AND e.seq < j.seq AND e.status IN ('pending', 'running')))
            ORDER BY j.seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-         RETURNING id, type, payload, status, attempts, run_at, last_error, ordering_key`,
+         RETURNING seq, id, type, payload, status, attempts, run_at, last_error, ordering_key)
+         SELECT id, type, payload, status, attempts, run_at, last_error, ordering_key FROM claimed ORDER BY seq`,
         [types as string[], now.toISOString(), limit]);
       return rows.map(toJob);
     },

@@ -142,7 +142,12 @@ export function createPostgresResourceStore(db: SqlClient, registry: SearchRegis
     update<T extends Resource>(resource: T, options?: WriteOptions) {
       const ref = `${resource.resourceType}/${resource.id}`;
       return db.transaction(async (tx) => {
-        const row = await current(tx, resource.resourceType, resource.id as string);
+        let row = await current(tx, resource.resourceType, resource.id as string);
+        if (!row) {
+          // No row to lock yet: concurrent update-as-creates of one id serialise on an advisory lock, then re-read.
+          await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [ref]);
+          row = await current(tx, resource.resourceType, resource.id as string);
+        }
         checkIfMatch(row, options, ref);
         const saved = await writeVersion(tx, registry, resource, row ? row.version_id + 1 : 1, row ? 'PUT' : 'POST', !!row);
         return { resource: saved, created: !row || row.deleted };

@@ -104,10 +104,13 @@ export function predicateSql(p: SqlParams, pred: Predicate, ctx: Ctx): string {
       return `EXISTS (SELECT 1 FROM resource ${y} WHERE ${y}.resource_type = ${ctx.type} AND ${y}.id = ${ctx.id} AND ${rangeSql(p, pred.prefix, ms(`${y}.last_updated`), ms(`${y}.last_updated`), pred.low, pred.high)})`;
     }
     case 'chain': {
+      // The target must exist (not deleted), as in memory: inner predicates such as _id, :missing=true or :not
+      // would otherwise match through dangling references.
+      const t0 = `t${ctx.depth}`;
       const parts = pred.targets.map((t) => {
         const tt = p.add(t.type);
         const sub = predicateSql(p, t.inner, inner({ type: tt, id: `${a}.target_id`, depth: ctx.depth + 1 }));
-        return `${a}.target_type = ${tt} AND ${sub}`;
+        return `${a}.target_type = ${tt} AND EXISTS (SELECT 1 FROM resource ${t0} WHERE ${t0}.resource_type = ${tt} AND ${t0}.id = ${a}.target_id AND NOT ${t0}.deleted) AND ${sub}`;
       });
       return exists(p, 'sp_reference', ctx, pred.code, `(${parts.join(' OR ')})`, a);
     }

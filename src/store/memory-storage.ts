@@ -163,7 +163,7 @@ function createMemoryResourceStore(state: State, registry: SearchRegistry, guard
       };
       const included = await resolveIncludes(fetcher, search, resources);
       return {
-        resources, included, hasMore: found.length > search.offset + search.count,
+        resources, included, hasMore: search.count > 0 && found.length > search.offset + search.count,
         total: search.total === 'none' ? undefined : found.length,
       };
     }),

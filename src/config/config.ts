@@ -1,0 +1,119 @@
+// Typed, validated, frozen configuration: the only reader of process.env (12-factor), plus an optional JSON file.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { IssuerConfig } from '../http/auth/jwt-authenticator.js';
+import type { LogLevel } from '../kernel/logger.js';
+
+export interface Config {
+  readonly httpPort: number;
+  readonly httpHost: string;
+  /** Public base URL of the FHIR endpoint (Location headers, bundle links, fullUrls); default http://localhost:<port>/fhir. */
+  readonly baseUrl?: string;
+  readonly dataDir: string;
+  readonly databaseUrl?: string;
+  readonly dbPoolSize: number;
+  readonly logLevel: LogLevel | 'silent';
+  readonly profilesDir: string;
+  readonly issuers: readonly IssuerConfig[];
+  /** Trust tokens signed with the development key in `<dataDir>/keys` (`npm run token`). */
+  readonly devIssuer: boolean;
+  readonly searchDefaultCount: number;
+  readonly searchMaxCount: number;
+  readonly maxJsonBytes: number;
+  readonly maxBinaryBytes: number;
+  /** Profiles every resource of a type must conform to, in addition to those it declares. */
+  readonly requiredProfiles: Readonly<Record<string, readonly string[]>>;
+  readonly shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+type FileConfig = Partial<Record<keyof Config, unknown>>;
+
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** Reads configuration from `env` (defaults to process.env) and the JSON file named by CONFIG_FILE; env wins. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const problems: string[] = [];
+  let file: FileConfig = {};
+  if (env.CONFIG_FILE) {
+    try {
+      file = JSON.parse(readFileSync(env.CONFIG_FILE, 'utf8')) as FileConfig;
+    } catch (e) {
+      problems.push(`CONFIG_FILE ${env.CONFIG_FILE}: ${(e as Error).message}`);
+    }
+  }
+  const pick = (envName: string, key: keyof Config): unknown => env[envName] ?? file[key];
+  const int = (envName: string, key: keyof Config, dflt: number, min: number, max: number): number => {
+    const raw = pick(envName, key);
+    if (raw === undefined || raw === '') return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${envName} must be an integer between ${min} and ${max} (got ${JSON.stringify(raw)})`);
+      return dflt;
+    }
+    return n;
+  };
+  const str = (envName: string, key: keyof Config, dflt?: string): string | undefined => {
+    const raw = pick(envName, key);
+    if (raw === undefined || raw === '') return dflt;
+    if (typeof raw !== 'string') { problems.push(`${envName} must be a string`); return dflt; }
+    return raw;
+  };
+  const json = <T>(envName: string, key: keyof Config, dflt: T, check: (v: unknown) => boolean, what: string): T => {
+    let raw = pick(envName, key);
+    if (raw === undefined || raw === '') return dflt;
+    if (typeof raw === 'string') {
+      try { raw = JSON.parse(raw); } catch { problems.push(`${envName} is not valid JSON`); return dflt; }
+    }
+    if (!check(raw)) { problems.push(`${envName} must be ${what}`); return dflt; }
+    return raw as T;
+  };
+
+  const httpPort = int('HTTP_PORT', 'httpPort', 8080, 0, 65535);
+  const logLevel = str('LOG_LEVEL', 'logLevel', 'info') as string;
+  if (!LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LEVELS.join(', ')} (got "${logLevel}")`);
+  const databaseUrl = str('DATABASE_URL', 'databaseUrl');
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  const baseUrl = str('BASE_URL', 'baseUrl')?.replace(/\/$/, '');
+  if (baseUrl) try { new URL(baseUrl); } catch { problems.push(`BASE_URL is not a URL: ${baseUrl}`); }
+  const devRaw = str('AUTH_DEV_ISSUER', 'devIssuer', env.NODE_ENV === 'production' ? 'false' : 'true');
+  if (devRaw !== 'true' && devRaw !== 'false') problems.push('AUTH_DEV_ISSUER must be true or false');
+  const issuers = json<IssuerConfig[]>('AUTH_ISSUERS', 'issuers', [],
+    (v) => Array.isArray(v) && v.every((i) => typeof i === 'object' && i !== null && typeof (i as IssuerConfig).issuer === 'string'),
+    'a JSON array of {issuer, secret | jwks | jwksFile, audience?}');
+  const requiredProfiles = json<Record<string, string[]>>('REQUIRED_PROFILES', 'requiredProfiles', {},
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
+      && Object.values(v).every((l) => Array.isArray(l) && l.every((u) => typeof u === 'string')),
+    'a JSON object mapping a resource type to a list of profile URLs');
+
+  const config: Config = {
+    httpPort,
+    httpHost: str('HTTP_HOST', 'httpHost', '0.0.0.0') as string,
+    baseUrl,
+    dataDir: resolve(str('DATA_DIR', 'dataDir', './data') as string),
+    databaseUrl,
+    dbPoolSize: int('DB_POOL_SIZE', 'dbPoolSize', 10, 1, 200),
+    logLevel: logLevel as Config['logLevel'],
+    profilesDir: resolve(str('PROFILES_DIR', 'profilesDir', './profiles') as string),
+    issuers,
+    devIssuer: devRaw === 'true',
+    searchDefaultCount: int('SEARCH_DEFAULT_COUNT', 'searchDefaultCount', 20, 1, 1000),
+    searchMaxCount: int('SEARCH_MAX_COUNT', 'searchMaxCount', 1000, 1, 10000),
+    maxJsonBytes: int('MAX_JSON_BYTES', 'maxJsonBytes', 16 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    maxBinaryBytes: int('MAX_BINARY_BYTES', 'maxBinaryBytes', 2 * 1024 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
+    requiredProfiles,
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 'shutdownTimeoutMs', 10_000, 0, 600_000),
+    ...overrides,
+  };
+  if (!config.devIssuer && config.issuers.length === 0) {
+    problems.push('No token issuer configured: set AUTH_ISSUERS, or AUTH_DEV_ISSUER=true for development');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,76 @@
+// The HTTP adapter: Express app with authentication, the FHIR REST routes, metadata and health (R4 §3.1.0).
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import type { CapabilityStatement } from '@medplum/fhirtypes';
+import type { Logger } from '../kernel/logger.js';
+import type { ResourceService } from '../workflow/resource-service.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { buildCapabilityStatement } from '../fhir/capability-statement.js';
+import type { Authenticator } from './auth/jwt-authenticator.js';
+import { binaryRoutes } from './binary.js';
+import { fhirErrorHandler, sendJson } from './fhir-http.js';
+import { fhirRoutes, mountFhirRoutes } from './fhir-rest.js';
+
+export interface AppDeps {
+  svc: ResourceService;
+  blobs: BlobStore;
+  authenticator: Authenticator;
+  logger: Logger;
+  baseUrl: string;
+  maxJsonBytes: number;
+  maxBinaryBytes: number;
+  searchDefaults: { defaultCount: number; maxCount: number };
+  profiles: Record<string, string[]>;
+  version: string;
+  /** Resolves when the database answers; rejects otherwise. */
+  health: () => Promise<void>;
+}
+
+export function createApp(d: AppDeps): { app: Express; capabilityStatement: CapabilityStatement } {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const requestId = (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) || randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    res.locals.requestId = requestId;
+    const start = process.hrtime.bigint();
+    res.on('finish', () => d.logger.debug('http', {
+      requestId, method: req.method, url: req.originalUrl, status: res.statusCode,
+      ms: Number(process.hrtime.bigint() - start) / 1e6,
+    }));
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    d.health().then(() => res.json({ status: 'ok' }), () => res.status(503).json({ status: 'unavailable' }));
+  });
+
+  const binary = binaryRoutes(d.svc, d.blobs, d.baseUrl, d.maxBinaryBytes);
+  const { routes, operations } = fhirRoutes({ svc: d.svc, baseUrl: d.baseUrl, maxJsonBytes: d.maxJsonBytes, binary, searchHistoryDefaults: d.searchDefaults });
+  const interactions = routes.flatMap((r) => r.interactions);
+  const capabilityStatement = buildCapabilityStatement(d.svc.registry, {
+    typeInteractions: interactions,
+    systemInteractions: interactions.filter((i) => ['transaction', 'batch', 'history-system'].includes(i)),
+    operations: operations.map((o) => ({ name: o.name, definition: o.definition })),
+    conditionalCreate: interactions.includes('conditional-create'),
+    conditionalUpdate: interactions.includes('conditional-update'),
+  }, { baseUrl: d.baseUrl, version: d.version, profiles: d.profiles });
+
+  const fhir = express.Router();
+  // The CapabilityStatement is public (R4 §3.1.0.10: clients discover security before authenticating).
+  fhir.get('/metadata', (_req, res) => sendJson(res, 200, capabilityStatement));
+  fhir.use((req: Request, res: Response, next: NextFunction) => {
+    d.authenticator.authenticate(req.headers.authorization).then((principal) => {
+      res.locals.ctx = { principal, remoteAddress: req.socket.remoteAddress, requestId: res.locals.requestId as string };
+      next();
+    }, next);
+  });
+  mountFhirRoutes(fhir, routes, d.maxJsonBytes);
+  app.use('/fhir', fhir);
+  app.use('/fhir', fhirErrorHandler(d.logger));
+  app.use((_req: Request, res: Response) => res.status(404).json({ error: 'not found' }));
+  return { app, capabilityStatement };
+}

@@ -1,0 +1,96 @@
+// Composition root: builds stores, services and adapters from a Config, starts listeners, stops them gracefully.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import type { Config } from './config/config.js';
+import { createLogger, type Logger } from './kernel/logger.js';
+import { loadDefinitions, PLATFORM_RESOURCE_TYPES } from './fhir/definitions.js';
+import { createSearchRegistry } from './fhir/search-registry.js';
+import { createValidator } from './fhir/validation.js';
+import { openPostgresStorage } from './postgres/postgres-storage.js';
+import { createFsBlobStore } from './store/fs-blob-store.js';
+import type { Storage } from './store/resource-store.js';
+import { createScopeAccessPolicy } from './workflow/access-policy.js';
+import { AUDIT_JOB } from './workflow/audit.js';
+import { createResourceService } from './workflow/resource-service.js';
+import { createJobRunner, type JobRunner } from './jobs/job-runner.js';
+import { auditEventHandler } from './jobs/audit-event-job.js';
+import { createJwtAuthenticator, type IssuerConfig } from './http/auth/jwt-authenticator.js';
+import { loadOrCreateDevSigningKey } from './http/auth/dev-keys.js';
+import { createApp } from './http/app.js';
+
+export interface RunningPlatform {
+  readonly url: string;
+  readonly port: number;
+  readonly storage: Storage;
+  readonly jobs: JobRunner;
+  readonly logger: Logger;
+  stop(): Promise<void>;
+}
+
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningPlatform> {
+  await mkdir(config.dataDir, { recursive: true });
+  const defs = loadDefinitions(config.profilesDir);
+  const registry = createSearchRegistry(PLATFORM_RESOURCE_TYPES);
+  const { storage, db } = await openPostgresStorage(registry, {
+    databaseUrl: config.databaseUrl,
+    pgliteDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite'),
+    maxConnections: config.dbPoolSize,
+  });
+  logger.info('storage open', { engine: config.databaseUrl ? 'postgresql' : 'pglite' });
+  const blobs = await createFsBlobStore(join(config.dataDir, 'blobs'));
+
+  const issuers: IssuerConfig[] = [...config.issuers];
+  if (config.devIssuer) {
+    const dev = await loadOrCreateDevSigningKey(config.dataDir);
+    issuers.push({ issuer: dev.issuer, secret: dev.secret });
+    logger.warn('development token issuer enabled (AUTH_DEV_ISSUER=true): do not use in production', { issuer: dev.issuer });
+  }
+  const authenticator = await createJwtAuthenticator(issuers);
+  const validator = createValidator(defs.profiles, config.requiredProfiles);
+  const searchDefaults = { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount };
+  const svc = createResourceService({ storage, registry, validator, access: createScopeAccessPolicy(), logger, searchDefaults });
+
+  const jobs = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage.resources) }, logger.child({ component: 'jobs' }));
+  await jobs.start();
+
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.httpPort, config.httpHost, () => resolve());
+  });
+  server.keepAliveTimeout = 65_000;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const baseUrl = config.baseUrl ?? `http://localhost:${port}/fhir`;
+
+  const profilesByType: Record<string, string[]> = {};
+  for (const sd of defs.profiles.values()) if (sd.type && sd.url) (profilesByType[sd.type] ??= []).push(sd.url);
+  const { app } = createApp({
+    svc, blobs, authenticator, logger, baseUrl, maxJsonBytes: config.maxJsonBytes,
+    maxBinaryBytes: config.maxBinaryBytes, searchDefaults, profiles: profilesByType, version: await packageVersion(),
+    health: async () => { await db.query('SELECT 1'); },
+  });
+  server.on('request', app);
+  logger.info('listening', { http: url, fhir: baseUrl });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    logger.info('shutting down: no new connections, draining requests');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timeout = new Promise<void>((resolve) => setTimeout(() => { server.closeAllConnections(); resolve(); }, config.shutdownTimeoutMs).unref());
+    await Promise.race([closed, timeout]);
+    await jobs.stop();
+    await jobs.drain().catch((e: unknown) => logger.warn('final job drain failed', { error: String(e) }));
+    await storage.close();
+    logger.info('stopped');
+  })());
+  return { url, port, storage, jobs, logger, stop };
+}

@@ -1,0 +1,67 @@
+// IHE BALP / FHIR R4 AuditEvent for every RESTful interaction on patient data, queued durably, written off-path.
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent, Resource } from '@medplum/fhirtypes';
+import type { Principal } from '../kernel/principal.js';
+import type { JobQueue } from '../store/job-queue.js';
+
+export const AUDIT_JOB = 'audit-event';
+
+export interface AuditContext {
+  readonly principal: Principal;
+  readonly remoteAddress?: string;
+  readonly requestId?: string;
+}
+
+export interface AuditRecord {
+  /** FHIR restful interaction code: read, vread, create, update, patch, delete, search-type, history-instance… */
+  interaction: string;
+  action: 'C' | 'R' | 'U' | 'D' | 'E';
+  entities: string[];
+  query?: string;
+  outcome?: '0' | '4' | '8';
+  outcomeDesc?: string;
+}
+
+const AUDIT_TYPE = { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' };
+
+/** Conformance resources carry no patient data: interactions on them are not audited. */
+const NOT_AUDITED = new Set(['CapabilityStatement', 'StructureDefinition', 'SearchParameter', 'ValueSet', 'CodeSystem']);
+
+export function isAudited(resourceType: string): boolean {
+  return !NOT_AUDITED.has(resourceType);
+}
+
+export function buildAuditEvent(ctx: AuditContext, rec: AuditRecord, recorded = new Date()): AuditEvent {
+  const who = ctx.principal.fhirUser ? { reference: ctx.principal.fhirUser } : { display: ctx.principal.sub };
+  return {
+    resourceType: 'AuditEvent',
+    type: AUDIT_TYPE,
+    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: rec.interaction }],
+    action: rec.action,
+    recorded: recorded.toISOString(),
+    outcome: rec.outcome ?? '0',
+    ...(rec.outcomeDesc ? { outcomeDesc: rec.outcomeDesc } : {}),
+    agent: [{
+      who,
+      ...(ctx.principal.role ? { role: [{ coding: [{ system: 'urn:teleo:practitioner-role', code: ctx.principal.role }] }] } : {}),
+      altId: ctx.principal.sub,
+      requestor: true,
+      ...(ctx.remoteAddress ? { network: { address: ctx.remoteAddress, type: '2' as const } } : {}),
+    }],
+    source: { observer: { display: 'teleo-platform' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4' }] },
+    entity: [
+      ...rec.entities.slice(0, 200).map((ref) => ({ what: { reference: ref } })),
+      ...(rec.query ? [{ query: Buffer.from(rec.query).toString('base64'), type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' } }] : []),
+    ],
+    ...(ctx.requestId ? { extension: [{ url: 'urn:teleo:request-id', valueString: ctx.requestId }] } : {}),
+  };
+}
+
+/** Queues an AuditEvent as a durable job (inside the caller's transaction when `jobs` is transactional). */
+export async function queueAudit(jobs: JobQueue, ctx: AuditContext, rec: AuditRecord): Promise<void> {
+  await jobs.enqueue(AUDIT_JOB, { event: buildAuditEvent(ctx, rec) as unknown as Record<string, unknown> }, { idempotencyKey: randomUUID() });
+}
+
+export function refOf(r: Resource): string {
+  return `${r.resourceType}/${r.id}`;
+}

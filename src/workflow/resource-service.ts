@@ -1,0 +1,225 @@
+// FHIR R4 §3.1.0 RESTful interactions as one service: access check, validation, storage, audit — for every adapter.
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import fjp from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import { errors, OperationOutcomeError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
+import type { SearchRegistry } from '../fhir/search-registry.js';
+import { parseSearch, type ParsedSearch } from '../fhir/search-request.js';
+import type { Validator } from '../fhir/validation.js';
+import type { HistoryEntry, HistoryQuery, SearchResult, Storage } from '../store/resource-store.js';
+import type { AccessPolicy } from './access-policy.js';
+import { isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
+
+export interface ResourceServiceDeps {
+  storage: Storage;
+  registry: SearchRegistry;
+  validator: Validator;
+  access: AccessPolicy;
+  logger: Logger;
+  searchDefaults: { defaultCount: number; maxCount: number };
+}
+
+export type Query = Record<string, string[]>;
+
+export interface SearchOutcome extends SearchResult { parsed: ParsedSearch }
+
+export interface ResourceService {
+  readonly registry: SearchRegistry;
+  create<T extends Resource>(ctx: AuditContext, resource: T, options?: { ifNoneExist?: Query; id?: string }): Promise<{ resource: T; created: boolean }>;
+  read<T extends Resource = Resource>(ctx: AuditContext, type: string, id: string): Promise<T>;
+  vread<T extends Resource = Resource>(ctx: AuditContext, type: string, id: string, versionId: string): Promise<T>;
+  update<T extends Resource>(ctx: AuditContext, resource: T, options?: { ifMatch?: string }): Promise<{ resource: T; created: boolean }>;
+  conditionalUpdate<T extends Resource>(ctx: AuditContext, type: string, query: Query, resource: T, options?: { ifMatch?: string }): Promise<{ resource: T; created: boolean }>;
+  patch(ctx: AuditContext, type: string, id: string, operations: unknown, options?: { ifMatch?: string }): Promise<Resource>;
+  delete(ctx: AuditContext, type: string, id: string, options?: { ifMatch?: string }): Promise<void>;
+  search(ctx: AuditContext, type: string, query: Query, options?: { lenient?: boolean }): Promise<SearchOutcome>;
+  history(ctx: AuditContext, type: string | undefined, id: string | undefined, query: HistoryQuery): Promise<{ entries: HistoryEntry[]; total: number }>;
+  validate(resource: Resource, profiles?: string[]): OperationOutcomeIssue[];
+  /** Runs `fn` with a service whose every write (and audit) commits atomically. */
+  transaction<T>(fn: (svc: ResourceService) => Promise<T>): Promise<T>;
+}
+
+export function createResourceService(deps: ResourceServiceDeps, inTransaction = false): ResourceService {
+  const { storage, registry, validator, access, logger } = deps;
+
+  function knownType(type: string): void {
+    if (!registry.has(type) || type === 'Bundle') throw errors.notFound(`Unknown or unsupported resource type: ${type}`);
+  }
+
+  /** Writes go through a transaction together with their audit job; reads queue their audit off the request path. */
+  async function audited<T>(ctx: AuditContext, type: string, rec: (result: T) => AuditRecord, fn: (s: Storage) => Promise<T>, write: boolean): Promise<T> {
+    if (!isAudited(type)) return fn(storage);
+    if (write) {
+      return storage.transaction(async (tx) => {
+        const result = await fn(tx);
+        await queueAudit(tx.jobs, ctx, rec(result));
+        return result;
+      });
+    }
+    const result = await fn(storage);
+    const queued = queueAudit(storage.jobs, ctx, rec(result));
+    if (inTransaction) await queued;
+    else queued.catch((e: unknown) => logger.error('audit enqueue failed', { err: String(e) }));
+    return result;
+  }
+
+  function visible<T extends Resource>(ctx: AuditContext, r: T): T {
+    // A resource the caller may not see does not exist for them (no 403 that would reveal it).
+    if (!access.canSee(ctx.principal, r)) throw errors.notFound(`${r.resourceType}/${r.id} not found`);
+    return r;
+  }
+
+  async function findOne(ctx: AuditContext, type: string, query: Query, s: Storage): Promise<Resource | undefined> {
+    if (Object.keys(query).length === 0) throw errors.badRequest('A conditional request needs search criteria');
+    const parsed = parseSearch(registry, type, query, { defaultCount: 2, maxCount: 2 });
+    parsed.count = 2;
+    parsed.total = 'none';
+    const found = await s.resources.search(parsed);
+    if (found.resources.length > 1) throw errors.preconditionFailed(`Conditional request matched more than one ${type}`);
+    return found.resources[0];
+  }
+
+  const svc: ResourceService = {
+    registry,
+
+    async create(ctx, resource, options = {}) {
+      knownType(resource.resourceType);
+      access.check(ctx.principal, 'create', resource.resourceType, resource);
+      validator.validate(resource);
+      const doCreate = async (s: Storage) => {
+        if (options.ifNoneExist) {
+          const existing = await findOne(ctx, resource.resourceType, options.ifNoneExist, s);
+          if (existing) return { resource: existing as typeof resource, created: false };
+        }
+        const { id: _ignored, ...body } = resource;
+        return { resource: await s.resources.create({ ...body, resourceType: resource.resourceType } as typeof resource, { id: options.id }), created: true };
+      };
+      return audited(ctx, resource.resourceType, (r) => ({ interaction: 'create', action: 'C', entities: [refOf(r.resource)] }), doCreate, true);
+    },
+
+    async read<T extends Resource>(ctx: AuditContext, type: string, id: string): Promise<T> {
+      knownType(type);
+      access.check(ctx.principal, 'read', type);
+      return audited(ctx, type, (r) => ({ interaction: 'read', action: 'R', entities: [refOf(r)] }),
+        async (s) => visible(ctx, await s.resources.read<T>(type, id)), false);
+    },
+
+    async vread<T extends Resource>(ctx: AuditContext, type: string, id: string, versionId: string): Promise<T> {
+      knownType(type);
+      access.check(ctx.principal, 'read', type);
+      return audited(ctx, type, (r) => ({ interaction: 'vread', action: 'R', entities: [`${refOf(r)}/_history/${versionId}`] }),
+        async (s) => visible(ctx, await s.resources.vread<T>(type, id, versionId)), false);
+    },
+
+    async update(ctx, resource, options = {}) {
+      knownType(resource.resourceType);
+      if (!resource.id) throw errors.badRequest('Resource id is required for update', `${resource.resourceType}.id`);
+      access.check(ctx.principal, 'update', resource.resourceType, resource);
+      validator.validate(resource);
+      return audited(ctx, resource.resourceType, (r) => ({ interaction: 'update', action: r.created ? 'C' : 'U', entities: [refOf(r.resource)] }),
+        async (s) => {
+          const existing = await s.resources.read(resource.resourceType, resource.id as string).catch(() => undefined);
+          if (existing) access.check(ctx.principal, 'update', existing.resourceType, existing);
+          return s.resources.update(resource, options);
+        }, true);
+    },
+
+    async conditionalUpdate(ctx, type, query, resource, options = {}) {
+      knownType(type);
+      return withTx(async (t, s) => {
+        const existing = await findOne(ctx, type, query, s);
+        if (!existing) {
+          if (resource.id) return t.update(ctx, resource, options);
+          return t.create(ctx, resource);
+        }
+        if (resource.id && resource.id !== existing.id) {
+          throw errors.badRequest(`Resource id ${resource.id} differs from the matched ${type}/${existing.id}`);
+        }
+        return t.update(ctx, { ...resource, id: existing.id }, options);
+      });
+    },
+
+    async patch(ctx, type, id, operations, options = {}) {
+      knownType(type);
+      if (!Array.isArray(operations)) throw errors.badRequest('JSON Patch body must be an array of operations');
+      return withTx(async (t) => {
+        const current = await t.read(ctx, type, id);
+        if (options.ifMatch && `W/"${current.meta?.versionId}"` !== options.ifMatch && current.meta?.versionId !== options.ifMatch.replace(/^W\/|"/g, '')) {
+          throw errors.preconditionFailed(`${type}/${id}: If-Match ${options.ifMatch} does not match current version ${current.meta?.versionId}`);
+        }
+        const invalid = fjp.validate(operations as Operation[], current);
+        if (invalid) throw errors.badRequest(`Invalid JSON Patch: ${invalid.message.split('\n')[0]}`);
+        let patched: Resource;
+        try {
+          patched = fjp.applyPatch(structuredClone(current), operations as Operation[], true, false).newDocument;
+        } catch (e) {
+          throw errors.unprocessable(`JSON Patch could not be applied: ${(e as Error).message.split('\n')[0]}`);
+        }
+        if (patched.resourceType !== type || patched.id !== id) throw errors.badRequest('JSON Patch may not change resourceType or id');
+        return (await t.update(ctx, patched, { ifMatch: current.meta?.versionId })).resource;
+      });
+    },
+
+    async delete(ctx, type, id, options = {}) {
+      knownType(type);
+      access.check(ctx.principal, 'delete', type);
+      await audited(ctx, type, () => ({ interaction: 'delete', action: 'D', entities: [`${type}/${id}`] }), async (s) => {
+        const existing = await s.resources.read(type, id).catch((e: unknown) => {
+          if (e instanceof OperationOutcomeError && ['404', '410'].includes(String(e.outcome.id))) return undefined;
+          throw e;
+        });
+        if (existing) access.check(ctx.principal, 'delete', type, existing);
+        await s.resources.delete(type, id, options);
+      }, true);
+    },
+
+    async search(ctx, type, query, options = {}) {
+      knownType(type);
+      access.check(ctx.principal, 'search', type);
+      const parsed = parseSearch(registry, type, query, { ...deps.searchDefaults, lenient: options.lenient });
+      if (parsed.summary === 'count') { parsed.count = 0; parsed.total = 'accurate'; }
+      for (const inc of [...parsed.include, ...parsed.revinclude]) access.check(ctx.principal, 'search', inc.sourceType);
+      const queryString = new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => vs.map((v) => [k, v]))).toString();
+      return audited(ctx, type, (r) => ({
+        interaction: 'search-type', action: 'E', query: `${type}?${queryString}`,
+        entities: [...r.resources, ...r.included].map(refOf),
+      }), async (s) => {
+        const result = await s.resources.search(parsed);
+        const resources = result.resources.filter((r) => access.canSee(ctx.principal, r));
+        const included = result.included.filter((r) => access.canSee(ctx.principal, r));
+        // Hidden matches are not counted either.
+        const hidden = result.resources.length - resources.length;
+        return { ...result, resources, included, total: result.total === undefined ? undefined : result.total - hidden, parsed };
+      }, false);
+    },
+
+    async history(ctx, type, id, query) {
+      if (type) knownType(type);
+      access.check(ctx.principal, 'read', type ?? '*');
+      return audited(ctx, type ?? 'Resource', (r) => ({
+        interaction: id ? 'history-instance' : type ? 'history-type' : 'history-system', action: 'R',
+        entities: r.entries.map((e) => `${e.resourceType}/${e.id}/_history/${e.versionId}`),
+      }), async (s) => {
+        const h = await s.resources.history(type, id, query);
+        const entries = h.entries.filter((e) => !e.resource || access.canSee(ctx.principal, e.resource));
+        return { entries, total: h.total - (h.entries.length - entries.length) };
+      }, false);
+    },
+
+    validate(resource, profiles) {
+      return validator.check(resource, profiles);
+    },
+
+    transaction(fn) {
+      if (inTransaction) return fn(svc);
+      return storage.transaction((tx) => fn(createResourceService({ ...deps, storage: tx }, true)));
+    },
+  };
+  return svc;
+
+  function withTx<T>(fn: (t: ResourceService, s: Storage) => Promise<T>): Promise<T> {
+    if (inTransaction) return fn(svc, storage);
+    return storage.transaction((tx) => fn(createResourceService({ ...deps, storage: tx }, true), tx));
+  }
+}
