@@ -1,25 +1,13 @@
 // Filesystem BlobStore: content-addressed (sha256) files, streamed through a temp file, fsync'd and renamed atomically.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat as fsStat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { errors } from '../kernel/errors.js';
-import type { BlobInfo, BlobRange, BlobStore } from './blob-store.js';
-
-const KEY_PATTERN = /^sha256-[0-9a-f]{64}$/;
+import { BLOB_KEY_PATTERN, consumeHashing, resolveRange, type BlobInfo, type BlobStore } from './blob-store.js';
 
 function isErrno(err: unknown, ...codes: string[]): boolean {
   return err instanceof Error && codes.includes((err as NodeJS.ErrnoException).code ?? '');
-}
-
-/** Validates a byte range against a blob size; `end` beyond the blob is clamped (HTTP Range semantics). */
-function resolveRange(range: BlobRange | undefined, size: number): { start: number; end: number } | undefined {
-  if (!range) return undefined;
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || start >= size) {
-    throw errors.rangeNotSatisfiable(`Range ${start}-${end} not satisfiable for a blob of ${size} bytes`);
-  }
-  return { start, end: Math.min(end, size - 1) };
 }
 
 /** Writes the whole buffer (FileHandle.write may in principle write partially). */
@@ -69,19 +57,9 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
   ): Promise<BlobInfo> {
     const handle = await open(tmpPath, 'wx');
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      // for-await pulls one chunk at a time: the source is paused while we write (backpressure), and
-      // leaving the loop by throwing destroys a Readable source / returns an async generator.
-      for await (const raw of source as AsyncIterable<Uint8Array | string>) {
-        const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
-        size += chunk.byteLength;
-        if (size > maxBytes) throw errors.payloadTooLarge(`Content exceeds the limit of ${maxBytes} bytes`);
-        hash.update(chunk);
-        await writeAll(handle, chunk);
-      }
+      const info = await consumeHashing(source, maxBytes, (chunk) => writeAll(handle, chunk));
       await handle.sync();
-      return { key: `sha256-${hash.digest('hex')}`, size };
+      return info;
     } finally {
       await handle.close();
     }
@@ -128,7 +106,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     },
 
     async stat(key) {
-      if (!KEY_PATTERN.test(key)) return undefined;
+      if (!BLOB_KEY_PATTERN.test(key)) return undefined;
       try {
         const st = await fsStat(pathOf(key));
         return { key, size: st.size };
@@ -139,7 +117,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     },
 
     async get(key, range) {
-      if (!KEY_PATTERN.test(key)) throw errors.notFound(`Blob ${key} not found`);
+      if (!BLOB_KEY_PATTERN.test(key)) throw errors.notFound(`Blob ${key} not found`);
       let handle: FileHandle;
       try {
         handle = await open(pathOf(key), 'r');
@@ -150,7 +128,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       try {
         // Stat through the open handle: a concurrent delete cannot pull the file from under the stream.
         const { size } = await handle.stat();
-        const bounds = resolveRange(range, size);
+        const bounds = range ? resolveRange(range, size) : undefined;
         return handle.createReadStream({ ...bounds, autoClose: true });
       } catch (err) {
         await handle.close();
@@ -159,7 +137,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     },
 
     async delete(key) {
-      if (!KEY_PATTERN.test(key)) return;
+      if (!BLOB_KEY_PATTERN.test(key)) return;
       await rm(pathOf(key), { force: true });
     },
   };

@@ -7,7 +7,7 @@ import type { Logger } from '../kernel/logger.js';
 import type { SearchRegistry } from '../fhir/search-registry.js';
 import { parseSearch, type ParsedSearch } from '../fhir/search-request.js';
 import type { Validator } from '../fhir/validation.js';
-import type { HistoryEntry, HistoryQuery, SearchResult, Storage } from '../store/resource-store.js';
+import { parseIfMatch, type HistoryEntry, type HistoryQuery, type SearchResult, type Storage } from '../store/resource-store.js';
 import type { AccessPolicy } from './access-policy.js';
 import { isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
 
@@ -38,6 +38,16 @@ export interface ResourceService {
   validate(resource: Resource, profiles?: string[]): OperationOutcomeIssue[];
   /** Runs `fn` with a service whose every write (and audit) commits atomically. */
   transaction<T>(fn: (svc: ResourceService) => Promise<T>): Promise<T>;
+}
+
+/** The current version, or undefined when the resource never existed or is deleted. */
+async function readIfPresent(s: Storage, type: string, id: string): Promise<Resource | undefined> {
+  try {
+    return await s.resources.read(type, id);
+  } catch (e) {
+    if (e instanceof OperationOutcomeError && ['404', '410'].includes(String(e.outcome.id))) return undefined;
+    throw e;
+  }
 }
 
 export function createResourceService(deps: ResourceServiceDeps, inTransaction = false): ResourceService {
@@ -119,7 +129,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
       validator.validate(resource);
       return audited(ctx, resource.resourceType, (r) => ({ interaction: 'update', action: r.created ? 'C' : 'U', entities: [refOf(r.resource)] }),
         async (s) => {
-          const existing = await s.resources.read(resource.resourceType, resource.id as string).catch(() => undefined);
+          const existing = await readIfPresent(s, resource.resourceType, resource.id as string);
           if (existing) access.check(ctx.principal, 'update', existing.resourceType, existing);
           return s.resources.update(resource, options);
         }, true);
@@ -145,7 +155,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
       if (!Array.isArray(operations)) throw errors.badRequest('JSON Patch body must be an array of operations');
       return withTx(async (t) => {
         const current = await t.read(ctx, type, id);
-        if (options.ifMatch && `W/"${current.meta?.versionId}"` !== options.ifMatch && current.meta?.versionId !== options.ifMatch.replace(/^W\/|"/g, '')) {
+        if (options.ifMatch && parseIfMatch(options.ifMatch) !== current.meta?.versionId) {
           throw errors.preconditionFailed(`${type}/${id}: If-Match ${options.ifMatch} does not match current version ${current.meta?.versionId}`);
         }
         const invalid = fjp.validate(operations as Operation[], current);
@@ -165,10 +175,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
       knownType(type);
       access.check(ctx.principal, 'delete', type);
       await audited(ctx, type, () => ({ interaction: 'delete', action: 'D', entities: [`${type}/${id}`] }), async (s) => {
-        const existing = await s.resources.read(type, id).catch((e: unknown) => {
-          if (e instanceof OperationOutcomeError && ['404', '410'].includes(String(e.outcome.id))) return undefined;
-          throw e;
-        });
+        const existing = await readIfPresent(s, type, id);
         if (existing) access.check(ctx.principal, 'delete', type, existing);
         await s.resources.delete(type, id, options);
       }, true);
