@@ -17,7 +17,8 @@ const TYPE_CODES = new Set(['read', 'vread', 'update', 'patch', 'delete', 'histo
 export function buildCapabilityStatement(
   registry: SearchRegistry, reg: RegisteredInteractions, opts: { baseUrl: string; version: string; profiles: Record<string, string[]> },
 ): CapabilityStatement {
-  const interactions = reg.typeInteractions.filter((c) => TYPE_CODES.has(c));
+  // Several routes serve one interaction (GET [type] and POST [type]/_search are both search-type): list each once.
+  const interactions = [...new Set(reg.typeInteractions.filter((c) => TYPE_CODES.has(c)))];
   const resource: CapabilityStatementRestResource[] = registry.resourceTypes.map((type) => {
     const params = registry.forType(type);
     const refs = params.filter((p) => p.kind === 'reference');
@@ -64,7 +65,7 @@ export function buildCapabilityStatement(
         description: 'Every request carries a bearer JWT from a configured issuer; scopes follow SMART App Launch v2.',
       },
       resource,
-      interaction: reg.systemInteractions.map((code) => ({ code: code as 'transaction' })),
+      interaction: [...new Set(reg.systemInteractions)].map((code) => ({ code: code as 'transaction' })),
       searchParam: [
         { name: '_count', type: 'number' }, { name: '_offset', type: 'number' }, { name: '_sort', type: 'string' },
         { name: '_total', type: 'token' }, { name: '_summary', type: 'token' }, { name: '_elements', type: 'string' },

@@ -8,7 +8,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import { buildCapabilityStatement } from '../fhir/capability-statement.js';
 import type { Authenticator } from './auth/jwt-authenticator.js';
 import { binaryRoutes } from './binary.js';
-import { fhirErrorHandler, sendJson } from './fhir-http.js';
+import { fhirErrorHandler, negotiate, sendJson } from './fhir-http.js';
 import { fhirRoutes, mountFhirRoutes } from './fhir-rest.js';
 
 export interface AppDeps {
@@ -61,7 +61,15 @@ export function createApp(d: AppDeps): { app: Express; capabilityStatement: Capa
 
   const fhir = express.Router();
   // The CapabilityStatement is public (R4 §3.1.0.10: clients discover security before authenticating).
-  fhir.get('/metadata', (_req, res) => sendJson(res, 200, capabilityStatement));
+  fhir.get('/metadata', (req, res, next) => {
+    try {
+      negotiate(req);
+    } catch (e) {
+      next(e);
+      return;
+    }
+    sendJson(res, 200, capabilityStatement);
+  });
   fhir.use((req: Request, res: Response, next: NextFunction) => {
     d.authenticator.authenticate(req.headers.authorization).then((principal) => {
       res.locals.ctx = { principal, remoteAddress: req.socket.remoteAddress, requestId: res.locals.requestId as string };

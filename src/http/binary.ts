@@ -100,7 +100,16 @@ export function binaryRoutes(svc: ResourceService, blobs: BlobStore, baseUrl: st
     },
     async update(req, res) {
       const ctx = auditContext(res);
-      const { resource, created } = await svc.update(ctx, await store(req, req.params.id), { ifMatch: req.headers['if-match'] });
+      let binary: Binary;
+      if (req.is(['application/fhir+json', 'application/json'])) {
+        const body = req.body as Binary | undefined;
+        if (body?.resourceType !== 'Binary') throw errors.badRequest('Body is not a Binary');
+        if (body.id !== req.params.id) throw errors.badRequest(`Body id ${body.id ?? '(none)'} does not match URL id ${req.params.id}`, 'Binary.id');
+        binary = await fromJson(body);
+      } else {
+        binary = await store(req, req.params.id);
+      }
+      const { resource, created } = await svc.update(ctx, binary, { ifMatch: req.headers['if-match'] });
       sendWritten(req, res, baseUrl, resource, created ? 201 : 200);
     },
     async read(req, res, versionId) {
@@ -111,10 +120,11 @@ export function binaryRoutes(svc: ResourceService, blobs: BlobStore, baseUrl: st
       const blob = blobOf(b);
       setVersionHeaders(res, b);
       if (wantsFhirJson(req)) {
+        res.status(200).type(FHIR_JSON);
+        // A Binary stored with inline data (e.g. written by a transaction) is sent whole.
+        if (!blob) { res.send(JSON.stringify(b)); return; }
         const { data: _inline, ...rest } = b;
         const head = JSON.stringify(rest);
-        res.status(200).type(FHIR_JSON);
-        if (!blob) { res.send(head); return; }
         res.write(`${head.slice(0, -1)},"data":"`);
         await pipeline(await blobs.get(blob.key), base64Encoder(), res, { end: false });
         res.end('"}');
@@ -128,7 +138,14 @@ export function binaryRoutes(svc: ResourceService, blobs: BlobStore, baseUrl: st
       res.setHeader('Accept-Ranges', 'bytes');
       res.setHeader('Content-Type', b.contentType ?? 'application/octet-stream');
       if (b.securityContext?.reference) res.setHeader('X-Security-Context', b.securityContext.reference);
-      const range = req.headers.range ? parseRange(req.headers.range, blob.size) : undefined;
+      let range: { start: number; end: number } | undefined;
+      try {
+        range = req.headers.range ? parseRange(req.headers.range, blob.size) : undefined;
+      } catch (e) {
+        // RFC 9110 §15.5.17: a 416 names the current length in an unsatisfied-range Content-Range.
+        res.setHeader('Content-Range', `bytes */${blob.size}`);
+        throw e;
+      }
       if (range) {
         res.status(206);
         res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);

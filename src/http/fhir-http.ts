@@ -27,6 +27,8 @@ export function negotiate(req: Request): void {
   const format = req.query._format;
   if (typeof format === 'string' && !/json/.test(format)) throw errors.notAcceptable(`Unsupported _format ${format}: this server speaks JSON`);
   const accept = req.headers.accept;
+  // A Binary is served in its own content type to any Accept other than a FHIR format (R4 binary.html#rest).
+  if (req.params.type === 'Binary' && accept && !/(application\/fhir\+xml|application\/xml\+fhir)/.test(accept)) return;
   if (accept && !/(json|\*\/\*|application\/\*)/.test(accept)) throw errors.notAcceptable(`Cannot produce ${accept}: use application/fhir+json`);
 }
 

@@ -35,6 +35,10 @@ export interface FhirRestDeps {
 }
 
 function body(req: Request, type: string, id?: string): Resource {
+  // A body in another format (XML, text…) is a 415, not a malformed request (R4 §3.1.0.1.10).
+  if (req.is(['application/fhir+json', 'application/json']) === false) {
+    throw errors.unsupportedMediaType(`Unsupported Content-Type ${req.headers['content-type']}: use application/fhir+json`);
+  }
   const r = req.body as Resource | undefined;
   if (!r || typeof r !== 'object' || Array.isArray(r) || typeof r.resourceType !== 'string') {
     throw errors.badRequest('Body must be a FHIR resource (application/fhir+json)');
@@ -42,6 +46,13 @@ function body(req: Request, type: string, id?: string): Resource {
   if (r.resourceType !== type) throw errors.badRequest(`Body is a ${r.resourceType}, the URL names ${type}`, 'resourceType');
   if (id !== undefined && r.id !== id) throw errors.badRequest(`Body id ${r.id ?? '(none)'} does not match URL id ${id}`, `${type}.id`);
   return r;
+}
+
+/** RFC 9110 §13.1.2 If-None-Match: `*` or a list of entity tags, compared weakly, against the current version. */
+function ifNoneMatch(header: string | undefined, versionId: string | undefined): boolean {
+  if (!header || !versionId) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${versionId}"`);
 }
 
 export function fhirRoutes(d: FhirRestDeps): { routes: FhirRoute[]; operations: FhirOperation[] } {
@@ -142,8 +153,7 @@ export function fhirRoutes(d: FhirRestDeps): { routes: FhirRoute[]; operations: 
       if (type === 'Binary') return d.binary.read(req, res);
       const r = await svc.read(auditContext(res), type, id);
       setVersionHeaders(res, r);
-      const inm = req.headers['if-none-match'];
-      if (inm && inm === `W/"${r.meta?.versionId}"`) {
+      if (ifNoneMatch(req.headers['if-none-match'], r.meta?.versionId)) {
         res.status(304).end();
         return;
       }
@@ -151,7 +161,7 @@ export function fhirRoutes(d: FhirRestDeps): { routes: FhirRoute[]; operations: 
     } },
     { method: 'put', path: '/:type/:id', interactions: ['update'], handler: async (req, res) => {
       const { type, id } = req.params;
-      if (type === 'Binary' && !req.is(JSON_TYPES)) return d.binary.update(req, res);
+      if (type === 'Binary') return d.binary.update(req, res);
       const { resource, created } = await svc.update(auditContext(res), body(req, type, id), { ifMatch: req.headers['if-match'] });
       sendWritten(req, res, baseUrl, resource, created ? 201 : 200);
     } },
@@ -179,7 +189,8 @@ export function mountFhirRoutes(router: Router, routes: FhirRoute[], maxJsonByte
   const json = express.json({ type: JSON_TYPES, limit: maxJsonBytes, strict: true });
   const form = express.urlencoded({ extended: false, limit: maxJsonBytes });
   const parseUnlessRawBinary = (req: Request, res: Response, next: (e?: unknown) => void) => {
-    if (req.params.type === 'Binary' && !req.is(JSON_TYPES) && (req.method === 'POST' || req.method === 'PUT')) return next();
+    // Raw Binary content (anything but a FHIR-JSON Binary, even application/json-patch+json) is streamed, never parsed.
+    if (req.params.type === 'Binary' && !req.is(['application/fhir+json', 'application/json']) && (req.method === 'POST' || req.method === 'PUT')) return next();
     json(req, res, (e?: unknown) => (e ? next(e) : form(req, res, next)));
   };
   const methods = new Map<string, Set<string>>();

@@ -8,7 +8,7 @@ import type { SearchRegistry } from '../fhir/search-registry.js';
 import { parseSearch, type ParsedSearch } from '../fhir/search-request.js';
 import type { Validator } from '../fhir/validation.js';
 import { parseIfMatch, type HistoryEntry, type HistoryQuery, type SearchResult, type Storage } from '../store/resource-store.js';
-import type { AccessPolicy } from './access-policy.js';
+import type { AccessPolicy, Interaction } from './access-policy.js';
 import { isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
 
 export interface ResourceServiceDeps {
@@ -39,6 +39,9 @@ export interface ResourceService {
   /** Runs `fn` with a service whose every write (and audit) commits atomically. */
   transaction<T>(fn: (svc: ResourceService) => Promise<T>): Promise<T>;
 }
+
+/** FHIR R4 id datatype: 1–64 of [A-Za-z0-9-.]. */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** The current version, or undefined when the resource never existed or is deleted. */
 async function readIfPresent(s: Storage, type: string, id: string): Promise<Resource | undefined> {
@@ -74,6 +77,20 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     return result;
   }
 
+  /** The access decision; a denial is itself audited (outcome 4) before the 403 goes back. */
+  function guard(ctx: AuditContext, interaction: Interaction, type: string, resource?: Resource): void {
+    try {
+      access.check(ctx.principal, interaction, type, resource);
+    } catch (e) {
+      const entity = resource?.id ? [refOf(resource)] : [];
+      queueAudit(storage.jobs, ctx, {
+        interaction, action: interaction === 'create' ? 'C' : interaction === 'update' ? 'U' : interaction === 'delete' ? 'D' : 'R',
+        entities: entity, outcome: '4', outcomeDesc: e instanceof OperationOutcomeError ? e.outcome.issue?.[0]?.details?.text : 'denied',
+      }).catch((err: unknown) => logger.error('audit enqueue failed', { err: String(err) }));
+      throw e;
+    }
+  }
+
   function visible<T extends Resource>(ctx: AuditContext, r: T): T {
     // A resource the caller may not see does not exist for them (no 403 that would reveal it).
     if (!access.canSee(ctx.principal, r)) throw errors.notFound(`${r.resourceType}/${r.id} not found`);
@@ -95,7 +112,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
 
     async create(ctx, resource, options = {}) {
       knownType(resource.resourceType);
-      access.check(ctx.principal, 'create', resource.resourceType, resource);
+      guard(ctx, 'create', resource.resourceType, resource);
       validator.validate(resource);
       const doCreate = async (s: Storage) => {
         if (options.ifNoneExist) {
@@ -110,14 +127,14 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
 
     async read<T extends Resource>(ctx: AuditContext, type: string, id: string): Promise<T> {
       knownType(type);
-      access.check(ctx.principal, 'read', type);
+      guard(ctx, 'read', type);
       return audited(ctx, type, (r) => ({ interaction: 'read', action: 'R', entities: [refOf(r)] }),
         async (s) => visible(ctx, await s.resources.read<T>(type, id)), false);
     },
 
     async vread<T extends Resource>(ctx: AuditContext, type: string, id: string, versionId: string): Promise<T> {
       knownType(type);
-      access.check(ctx.principal, 'read', type);
+      guard(ctx, 'read', type);
       return audited(ctx, type, (r) => ({ interaction: 'vread', action: 'R', entities: [`${refOf(r)}/_history/${versionId}`] }),
         async (s) => visible(ctx, await s.resources.vread<T>(type, id, versionId)), false);
     },
@@ -125,12 +142,13 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     async update(ctx, resource, options = {}) {
       knownType(resource.resourceType);
       if (!resource.id) throw errors.badRequest('Resource id is required for update', `${resource.resourceType}.id`);
-      access.check(ctx.principal, 'update', resource.resourceType, resource);
+      if (!FHIR_ID.test(resource.id)) throw errors.badRequest(`Invalid resource id: ${resource.id.slice(0, 80)}`, `${resource.resourceType}.id`);
+      guard(ctx, 'update', resource.resourceType, resource);
       validator.validate(resource);
       return audited(ctx, resource.resourceType, (r) => ({ interaction: 'update', action: r.created ? 'C' : 'U', entities: [refOf(r.resource)] }),
         async (s) => {
           const existing = await readIfPresent(s, resource.resourceType, resource.id as string);
-          if (existing) access.check(ctx.principal, 'update', existing.resourceType, existing);
+          if (existing) guard(ctx, 'update', existing.resourceType, existing);
           return s.resources.update(resource, options);
         }, true);
     },
@@ -173,20 +191,20 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
 
     async delete(ctx, type, id, options = {}) {
       knownType(type);
-      access.check(ctx.principal, 'delete', type);
+      guard(ctx, 'delete', type);
       await audited(ctx, type, () => ({ interaction: 'delete', action: 'D', entities: [`${type}/${id}`] }), async (s) => {
         const existing = await readIfPresent(s, type, id);
-        if (existing) access.check(ctx.principal, 'delete', type, existing);
+        if (existing) guard(ctx, 'delete', type, existing);
         await s.resources.delete(type, id, options);
       }, true);
     },
 
     async search(ctx, type, query, options = {}) {
       knownType(type);
-      access.check(ctx.principal, 'search', type);
+      guard(ctx, 'search', type);
       const parsed = parseSearch(registry, type, query, { ...deps.searchDefaults, lenient: options.lenient });
       if (parsed.summary === 'count') { parsed.count = 0; parsed.total = 'accurate'; }
-      for (const inc of [...parsed.include, ...parsed.revinclude]) access.check(ctx.principal, 'search', inc.sourceType);
+      for (const inc of [...parsed.include, ...parsed.revinclude]) guard(ctx, 'search', inc.sourceType);
       const queryString = new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => vs.map((v) => [k, v]))).toString();
       return audited(ctx, type, (r) => ({
         interaction: 'search-type', action: 'E', query: `${type}?${queryString}`,
@@ -203,7 +221,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
 
     async history(ctx, type, id, query) {
       if (type) knownType(type);
-      access.check(ctx.principal, 'read', type ?? '*');
+      guard(ctx, 'read', type ?? '*');
       return audited(ctx, type ?? 'Resource', (r) => ({
         interaction: id ? 'history-instance' : type ? 'history-type' : 'history-system', action: 'R',
         entities: r.entries.map((e) => `${e.resourceType}/${e.id}/_history/${e.versionId}`),
