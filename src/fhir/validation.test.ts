@@ -56,3 +56,29 @@ describe('validation', () => {
     expect(issues[0].severity).to.equal('warning');
   });
 });
+
+describe('required bindings', () => {
+  const defs = loadDefinitions('profiles');
+  const v = createValidator(defs.profiles);
+
+  it('rejects a code outside a required ValueSet, at its path', () => {
+    const issues = v.check({ resourceType: 'Patient', gender: 'sometimes' as 'male' });
+    expect(issues.map((i) => [i.code, i.expression?.[0]])).to.deep.equal([['code-invalid', 'Patient.gender']]);
+  });
+
+  it('checks codes inside data types and backbone elements', () => {
+    const issues = v.check({ resourceType: 'Patient', identifier: [{ use: 'bogus' as 'usual' }], contact: [{ name: { family: 'A' }, gender: 'x' as 'male' }] });
+    expect(issues.filter((i) => i.code === 'code-invalid').map((i) => i.expression?.[0])).to.have.members(['Patient.identifier[0].use', 'Patient.contact[0].gender']);
+  });
+
+  it('checks choice-type elements (valueQuantity.comparator)', () => {
+    const issues = v.check({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 1, comparator: '<<' as '<' } });
+    expect(issues.map((i) => i.expression?.[0])).to.deep.equal(['Observation.valueQuantity.comparator']);
+  });
+
+  it('accepts codes from the ValueSet, including CodeSystem-wide includes', () => {
+    expect(v.check({ resourceType: 'Task', status: 'requested', intent: 'order', priority: 'stat' })).to.deep.equal([]);
+    expect(v.check({ resourceType: 'AuditEvent', type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' }, action: 'R',
+      recorded: '2024-01-01T00:00:00Z', agent: [{ requestor: true }], source: { observer: { display: 'x' } } })).to.deep.equal([]);
+  });
+});

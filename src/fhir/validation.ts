@@ -2,6 +2,7 @@
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { errors } from '../kernel/errors.js';
+import { checkRequiredBindings, loadR4Expansions, type Expansions } from './required-bindings.js';
 
 export interface Validator {
   /** Throws a 422 OperationOutcomeError listing every error (each with its FHIRPath location). Returns warnings. */
@@ -14,6 +15,7 @@ export interface Validator {
 export function createValidator(
   profiles: ReadonlyMap<string, StructureDefinition>,
   requiredProfiles: Readonly<Record<string, readonly string[]>> = {},
+  expansions: Expansions = loadR4Expansions(),
 ): Validator {
   function check(resource: Resource, extra: readonly string[] = []): OperationOutcomeIssue[] {
     const issues: OperationOutcomeIssue[] = [];
@@ -26,6 +28,7 @@ export function createValidator(
       }
     };
     run();
+    issues.push(...checkRequiredBindings(resource, expansions));
     const urls = new Set([...(resource.meta?.profile ?? []), ...(requiredProfiles[resource.resourceType] ?? []), ...extra]);
     for (const url of urls) {
       const sd = profiles.get(url.split('|')[0]);

@@ -258,10 +258,7 @@ for (const backend of httpBackends()) {
         expect((body.issue ?? []).some((i) => i.severity === 'error' && (i.expression ?? []).some((e) => /active/.test(e)))).to.equal(true);
       });
 
-      // Known gap (not fixed here): required terminology bindings are not enforced by the validator (src/fhir/validation.ts
-      // relies on @medplum/core validateResource, which checks structure and types but not ValueSet membership), so
-      // Patient.gender = 'sometimes' is stored. Enforcing required bindings needs ValueSet expansion: a feature, not a patch.
-      it.skip('answers a code outside a required binding (Patient.gender) with 422', async () => {
+      it('answers a code outside a required binding (Patient.gender) with 422', async () => {
         const body = await expectOutcome(await server.fhir('/Patient', { method: 'POST', body: JSON.stringify(patient({ gender: 'sometimes' })) }), 422);
         expect((body.issue ?? []).some((i) => (i.expression ?? []).some((e) => /gender/.test(e)))).to.equal(true);
       });
