@@ -19,6 +19,8 @@ import { auditEventHandler } from './jobs/audit-event-job.js';
 import { createJwtAuthenticator, type IssuerConfig } from './http/auth/jwt-authenticator.js';
 import { loadOrCreateDevSigningKey } from './http/auth/dev-keys.js';
 import { createApp } from './http/app.js';
+import { taskTransitionOperation } from './http/task-transition-operation.js';
+import { createTaskStatusGuard } from './workflow/teleexpertise/task-status-guard.js';
 
 export interface RunningPlatform {
   readonly url: string;
@@ -55,7 +57,10 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const authenticator = await createJwtAuthenticator(issuers);
   const validator = createValidator(defs.profiles, config.requiredProfiles);
   const searchDefaults = { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount };
-  const svc = createResourceService({ storage, registry, validator, access: createScopeAccessPolicy(), logger, searchDefaults });
+  const svc = createResourceService({
+    storage, registry, validator, access: createScopeAccessPolicy(), logger, searchDefaults,
+    writeGuards: [createTaskStatusGuard()],
+  });
 
   const jobs = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage.resources) }, logger.child({ component: 'jobs' }));
   await jobs.start();
@@ -75,6 +80,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const { app } = createApp({
     svc, blobs, authenticator, logger, baseUrl, maxJsonBytes: config.maxJsonBytes,
     maxBinaryBytes: config.maxBinaryBytes, searchDefaults, profiles: profilesByType, version: await packageVersion(),
+    operations: [taskTransitionOperation(svc, baseUrl)],
     health: async () => { await db.query('SELECT 1'); },
   });
   server.on('request', app);

@@ -7,7 +7,7 @@ export interface RegisteredInteractions {
   typeInteractions: string[];
   /** Whole-system interaction codes (transaction, batch, history-system). */
   systemInteractions: string[];
-  operations: { name: string; definition: string }[];
+  operations: { name: string; definition: string; types?: string[] }[];
   conditionalCreate: boolean;
   conditionalUpdate: boolean;
 }
@@ -43,7 +43,7 @@ export function buildCapabilityStatement(
         type: p.kind,
         ...(p.definition.description ? { documentation: p.definition.description.slice(0, 200) } : {}),
       })),
-      operation: reg.operations.map((o) => ({ name: o.name, definition: o.definition })),
+      operation: reg.operations.filter((o) => !o.types || o.types.includes(type)).map((o) => ({ name: o.name, definition: o.definition })),
     };
   });
   return {

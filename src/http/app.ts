@@ -9,7 +9,7 @@ import { buildCapabilityStatement } from '../fhir/capability-statement.js';
 import type { Authenticator } from './auth/jwt-authenticator.js';
 import { binaryRoutes } from './binary.js';
 import { fhirErrorHandler, negotiate, sendJson } from './fhir-http.js';
-import { fhirRoutes, mountFhirRoutes } from './fhir-rest.js';
+import { fhirRoutes, mountFhirRoutes, type FhirOperation } from './fhir-rest.js';
 
 export interface AppDeps {
   svc: ResourceService;
@@ -22,6 +22,8 @@ export interface AppDeps {
   searchDefaults: { defaultCount: number; maxCount: number };
   profiles: Record<string, string[]>;
   version: string;
+  /** Operations contributed by other modules (e.g. Task/$transition). */
+  operations?: FhirOperation[];
   /** Resolves when the database answers; rejects otherwise. */
   health: () => Promise<void>;
 }
@@ -49,12 +51,12 @@ export function createApp(d: AppDeps): { app: Express; capabilityStatement: Capa
   });
 
   const binary = binaryRoutes(d.svc, d.blobs, d.baseUrl, d.maxBinaryBytes);
-  const { routes, operations } = fhirRoutes({ svc: d.svc, baseUrl: d.baseUrl, maxJsonBytes: d.maxJsonBytes, binary, searchHistoryDefaults: d.searchDefaults });
+  const { routes, operations } = fhirRoutes({ svc: d.svc, baseUrl: d.baseUrl, maxJsonBytes: d.maxJsonBytes, binary, searchHistoryDefaults: d.searchDefaults, operations: d.operations });
   const interactions = routes.flatMap((r) => r.interactions);
   const capabilityStatement = buildCapabilityStatement(d.svc.registry, {
     typeInteractions: interactions,
     systemInteractions: interactions.filter((i) => ['transaction', 'batch', 'history-system'].includes(i)),
-    operations: operations.map((o) => ({ name: o.name, definition: o.definition })),
+    operations: operations.map((o) => ({ name: o.name, definition: o.definition, types: o.types })),
     conditionalCreate: interactions.includes('conditional-create'),
     conditionalUpdate: interactions.includes('conditional-update'),
   }, { baseUrl: d.baseUrl, version: d.version, profiles: d.profiles });

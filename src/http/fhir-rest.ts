@@ -23,6 +23,8 @@ export interface FhirOperation {
   name: string;
   definition: string;
   level: ('type' | 'instance')[];
+  /** Resource types the operation applies to; undefined means every type. */
+  types?: string[];
   handler: (req: Request, res: Response) => Promise<void>;
 }
 
@@ -32,6 +34,8 @@ export interface FhirRestDeps {
   maxJsonBytes: number;
   binary: BinaryRoutes;
   searchHistoryDefaults: { defaultCount: number; maxCount: number };
+  /** Operations contributed by other modules (e.g. the workflow's Task/$transition). */
+  operations?: FhirOperation[];
 }
 
 function body(req: Request, type: string, id?: string): Resource {
@@ -102,9 +106,11 @@ export function fhirRoutes(d: FhirRestDeps): { routes: FhirRoute[]; operations: 
       });
     },
   }];
+  operations.push(...(d.operations ?? []));
   const operation = async (req: Request, res: Response, name: string) => {
-    const op = operations.find((o) => `$${o.name}` === name);
-    if (!op) throw errors.notFound(`Unknown operation ${name}`);
+    const level = req.params.id ? 'instance' : 'type';
+    const op = operations.find((o) => `$${o.name}` === name && o.level.includes(level) && (!o.types || o.types.includes(req.params.type)));
+    if (!op) throw errors.notFound(`Unknown operation ${name} on ${req.params.type}${level === 'instance' ? '/[id]' : ''}`);
     await op.handler(req, res);
   };
 

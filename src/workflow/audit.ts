@@ -10,6 +10,8 @@ export interface AuditContext {
   readonly principal: Principal;
   readonly remoteAddress?: string;
   readonly requestId?: string;
+  /** The domain path a write comes through (e.g. 'workflow' for a Task transition), read by write guards. */
+  readonly via?: string;
 }
 
 export interface AuditRecord {

@@ -10,6 +10,10 @@ import type { Validator } from '../fhir/validation.js';
 import { parseIfMatch, type HistoryEntry, type HistoryQuery, type SearchResult, type Storage } from '../store/resource-store.js';
 import type { AccessPolicy, Interaction } from './access-policy.js';
 import { isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
+import type { JobQueue } from '../store/job-queue.js';
+
+/** A domain rule on writes: throws (an OperationOutcomeError) to refuse `next`; `previous` is undefined on create. */
+export type WriteGuard = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => void;
 
 export interface ResourceServiceDeps {
   storage: Storage;
@@ -18,6 +22,8 @@ export interface ResourceServiceDeps {
   access: AccessPolicy;
   logger: Logger;
   searchDefaults: { defaultCount: number; maxCount: number };
+  /** Checked on create and update (patch and conditional writes go through them). */
+  writeGuards?: readonly WriteGuard[];
 }
 
 export type Query = Record<string, string[]>;
@@ -26,6 +32,8 @@ export interface SearchOutcome extends SearchResult { parsed: ParsedSearch }
 
 export interface ResourceService {
   readonly registry: SearchRegistry;
+  /** The job queue of this service's storage: inside `transaction`, jobs enqueued here commit with the writes. */
+  readonly jobs: JobQueue;
   create<T extends Resource>(ctx: AuditContext, resource: T, options?: { ifNoneExist?: Query; id?: string }): Promise<{ resource: T; created: boolean }>;
   read<T extends Resource = Resource>(ctx: AuditContext, type: string, id: string): Promise<T>;
   vread<T extends Resource = Resource>(ctx: AuditContext, type: string, id: string, versionId: string): Promise<T>;
@@ -107,13 +115,19 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     return found.resources[0];
   }
 
+  const checkWrite = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => {
+    for (const writeGuard of deps.writeGuards ?? []) writeGuard(ctx, previous, next);
+  };
+
   const svc: ResourceService = {
     registry,
+    jobs: storage.jobs,
 
     async create(ctx, resource, options = {}) {
       knownType(resource.resourceType);
       guard(ctx, 'create', resource.resourceType, resource);
       validator.validate(resource);
+      checkWrite(ctx, undefined, resource);
       const doCreate = async (s: Storage) => {
         if (options.ifNoneExist) {
           const existing = await findOne(ctx, resource.resourceType, options.ifNoneExist, s);
@@ -149,6 +163,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
         async (s) => {
           const existing = await readIfPresent(s, resource.resourceType, resource.id as string);
           if (existing) guard(ctx, 'update', existing.resourceType, existing);
+          checkWrite(ctx, existing, resource);
           return s.resources.update(resource, options);
         }, true);
     },
