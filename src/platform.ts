@@ -2,7 +2,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './kernel/logger.js';
 import { loadDefinitions, PLATFORM_RESOURCE_TYPES } from './fhir/definitions.js';
@@ -65,7 +65,9 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const jobs = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage.resources) }, logger.child({ component: 'jobs' }));
   await jobs.start();
 
-  const server: Server = createServer();
+  // Until the app is attached (it needs the bound port for its base URL), requests get a 503 instead of hanging.
+  const attached: { handler?: (req: IncomingMessage, res: ServerResponse) => void } = {};
+  const server: Server = createServer((req, res) => (attached.handler ? attached.handler(req, res) : res.writeHead(503).end()));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.httpPort, config.httpHost, () => resolve());
@@ -83,7 +85,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     operations: [taskTransitionOperation(svc, baseUrl)],
     health: async () => { await db.query('SELECT 1'); },
   });
-  server.on('request', app);
+  attached.handler = app;
   logger.info('listening', { http: url, fhir: baseUrl });
 
   let stopping: Promise<void> | undefined;

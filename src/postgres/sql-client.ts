@@ -1,6 +1,4 @@
 // One SQL client seam over a PostgreSQL server (`pg` pool) and embedded PGlite, running the same SQL.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -56,11 +54,6 @@ export function createPgClient(connectionString: string, maxConnections = 10): S
 
 /** Embedded PostgreSQL (WASM); `dataDir` undefined means in memory. */
 export async function createPgliteClient(dataDir?: string): Promise<SqlClient> {
-  if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) {
-    // initdb grows the WASM memory of the instance that runs it to ~600 MB, which WebAssembly cannot give back:
-    // initialise the folder with a throw-away instance, then open it afresh (RSS at rest ~0.9 GB → ~0.5 GB).
-    await (await PGlite.create(dataDir)).close();
-  }
   const db = await PGlite.create(dataDir);
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>, inTx: boolean): SqlClient => {
     const c: SqlClient = {
