@@ -15,6 +15,15 @@ import type { JobQueue } from '../store/job-queue.js';
 /** A domain rule on writes: throws (an OperationOutcomeError) to refuse `next`; `previous` is undefined on create. */
 export type WriteGuard = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => void;
 
+/** What a committed write did; `resource` is the stored version (for a delete: the last version before it). */
+export interface WriteEvent { interaction: 'create' | 'update' | 'delete'; resource: Resource; previous?: Resource }
+
+/**
+ * Runs inside the write's transaction, after the write: enqueue durable follow-up work (subscriptions,
+ * notifications) on `tx.jobs` so that it commits, or rolls back, with the write.
+ */
+export type AfterWrite = (tx: Storage, ctx: AuditContext, event: WriteEvent) => Promise<void>;
+
 export interface ResourceServiceDeps {
   storage: Storage;
   registry: SearchRegistry;
@@ -24,6 +33,8 @@ export interface ResourceServiceDeps {
   searchDefaults: { defaultCount: number; maxCount: number };
   /** Checked on create and update (patch and conditional writes go through them). */
   writeGuards?: readonly WriteGuard[];
+  /** Called in the transaction of every create, update and delete. */
+  afterWrite?: readonly AfterWrite[];
 }
 
 export type Query = Record<string, string[]>;
@@ -70,7 +81,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
 
   /** Writes go through a transaction together with their audit job; reads queue their audit off the request path. */
   async function audited<T>(ctx: AuditContext, type: string, rec: (result: T) => AuditRecord, fn: (s: Storage) => Promise<T>, write: boolean): Promise<T> {
-    if (!isAudited(type)) return fn(storage);
+    if (!isAudited(type)) return write && deps.afterWrite?.length ? storage.transaction(fn) : fn(storage);
     if (write) {
       return storage.transaction(async (tx) => {
         const result = await fn(tx);
@@ -118,6 +129,9 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
   const checkWrite = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => {
     for (const writeGuard of deps.writeGuards ?? []) writeGuard(ctx, previous, next);
   };
+  const afterWrite = async (tx: Storage, ctx: AuditContext, event: WriteEvent) => {
+    for (const hook of deps.afterWrite ?? []) await hook(tx, ctx, event);
+  };
 
   const svc: ResourceService = {
     registry,
@@ -134,7 +148,9 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
           if (existing) return { resource: existing as typeof resource, created: false };
         }
         const { id: _ignored, ...body } = resource;
-        return { resource: await s.resources.create({ ...body, resourceType: resource.resourceType } as typeof resource, { id: options.id }), created: true };
+        const stored = await s.resources.create({ ...body, resourceType: resource.resourceType } as typeof resource, { id: options.id });
+        await afterWrite(s, ctx, { interaction: 'create', resource: stored });
+        return { resource: stored, created: true };
       };
       return audited(ctx, resource.resourceType, (r) => ({ interaction: 'create', action: 'C', entities: [refOf(r.resource)] }), doCreate, true);
     },
@@ -164,7 +180,9 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
           const existing = await readIfPresent(s, resource.resourceType, resource.id as string);
           if (existing) guard(ctx, 'update', existing.resourceType, existing);
           checkWrite(ctx, existing, resource);
-          return s.resources.update(resource, options);
+          const result = await s.resources.update(resource, options);
+          await afterWrite(s, ctx, { interaction: result.created ? 'create' : 'update', resource: result.resource, previous: existing });
+          return result;
         }, true);
     },
 
@@ -211,6 +229,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
         const existing = await readIfPresent(s, type, id);
         if (existing) guard(ctx, 'delete', type, existing);
         await s.resources.delete(type, id, options);
+        if (existing) await afterWrite(s, ctx, { interaction: 'delete', resource: existing });
       }, true);
     },
 
