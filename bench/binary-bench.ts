@@ -103,7 +103,7 @@ async function uploadRep(server: ServerHandle, dataDir: string, seed: number): P
 async function runBackend(name: BackendName, index: number): Promise<Rep[]> {
   log(`== ${name}`);
   const be = await prepareBackend(name, args.databaseUrl, 'binary');
-  const server = await startServer({ dataDir: be.dataDir, databaseUrl: be.databaseUrl }).catch(async (e: unknown) => {
+  const server = await startServer({ dataDir: be.dataDir, databaseUrl: be.databaseUrl, scope: 'system/*.cruds' }).catch(async (e: unknown) => {
     await be.cleanup();
     throw e;
   });

@@ -115,7 +115,7 @@ async function runBackend(name: BackendName): Promise<BackendResult> {
   const be = await prepareBackend(name, args.databaseUrl, 'fhir');
   setPostmasterPid(be.databaseUrl ? await postmasterPidOf(be.databaseUrl) : undefined);
   const raw = await openRawFloor(be, args.databaseUrl);
-  const server = await startServer({ dataDir: be.dataDir, databaseUrl: be.databaseUrl }).catch(async (e: unknown) => {
+  const server = await startServer({ dataDir: be.dataDir, databaseUrl: be.databaseUrl, scope: 'system/*.cruds' }).catch(async (e: unknown) => {
     await raw.floor.close();
     await raw.drop();
     await be.cleanup();

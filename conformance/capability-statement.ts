@@ -11,6 +11,10 @@ export async function generatedCapabilityStatement(): Promise<Record<string, unk
     const cs = (await (await fetch(`${server.base}/metadata`)).json()) as Record<string, unknown>;
     delete cs.date;
     delete (cs.implementation as Record<string, unknown>).url;
+    // The advertised websocket URL carries the test server's random port: published without its host.
+    for (const rest of (cs.rest as { extension?: { valueUri?: string }[] }[] | undefined) ?? []) {
+      for (const e of rest.extension ?? []) if (e.valueUri) e.valueUri = e.valueUri.replace(/^wss?:\/\/[^/]+/, 'ws://<host>');
+    }
     return cs;
   } finally {
     await server.close();

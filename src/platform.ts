@@ -20,7 +20,16 @@ import { createJwtAuthenticator, type IssuerConfig } from './http/auth/jwt-authe
 import { loadOrCreateDevSigningKey } from './http/auth/dev-keys.js';
 import { createApp } from './http/app.js';
 import { taskTransitionOperation } from './http/task-transition-operation.js';
+import { createTeledossierOperation } from './http/create-teledossier-operation.js';
+import { statsOperation } from './http/stats-operation.js';
 import { createTaskStatusGuard } from './workflow/teleexpertise/task-status-guard.js';
+import { createDossierContentGuard, dossierImmutabilityHook } from './workflow/teleexpertise/dossier-immutability.js';
+import { createDossierVisibility } from './workflow/teleexpertise/dossier-visibility.js';
+import { createReadReceiptGuard, createReadReceipts } from './workflow/teleexpertise/read-receipts.js';
+import { worklistOperation } from './http/worklist-operation.js';
+import { wakeOnCommit } from './jobs/wake-on-commit.js';
+import { createNotifications, NOTIFICATION_JOB_TYPES, notificationsConfigOf } from './notifications/notification-jobs.js';
+import { subscriptionResendOperation } from './http/subscription-resend-operation.js';
 
 export interface RunningPlatform {
   readonly url: string;
@@ -40,12 +49,15 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   await mkdir(config.dataDir, { recursive: true });
   const defs = loadDefinitions(config.profilesDir);
   const registry = createSearchRegistry(PLATFORM_RESOURCE_TYPES);
-  const { storage, db } = await openPostgresStorage(registry, {
+  const { storage: opened, db } = await openPostgresStorage(registry, {
     databaseUrl: config.databaseUrl,
     pgliteDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite'),
     maxConnections: config.dbPoolSize,
   });
   logger.info('storage open', { engine: config.databaseUrl ? 'postgresql' : 'pglite' });
+  // Notification jobs wake the job runner once committed: event → delivery in milliseconds, not a poll interval.
+  const wakeable: { runner?: JobRunner } = {};
+  const storage = wakeOnCommit(opened, (type) => NOTIFICATION_JOB_TYPES.has(type), () => wakeable.runner?.wake());
   const blobs = await createFsBlobStore(join(config.dataDir, 'blobs'));
 
   const issuers: IssuerConfig[] = [...config.issuers];
@@ -57,13 +69,17 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const authenticator = await createJwtAuthenticator(issuers);
   const validator = createValidator(defs.profiles, config.requiredProfiles);
   const searchDefaults = { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount };
+  const visibility = createDossierVisibility(registry);
+  const notifications = createNotifications({ storage, registry, logger, config: notificationsConfigOf(config) });
   const svc = createResourceService({
     storage, registry, validator, access: createScopeAccessPolicy(), logger, searchDefaults,
-    writeGuards: [createTaskStatusGuard()],
+    writeGuards: [createTaskStatusGuard(), createDossierContentGuard(), createReadReceiptGuard(), ...notifications.writeGuards],
+    visibility,
+    afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite],
   });
 
-  const jobs = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage.resources) }, logger.child({ component: 'jobs' }));
-  await jobs.start();
+  const jobs = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers }, logger.child({ component: 'jobs' }));
+  wakeable.runner = jobs;
 
   // Until the app is attached (it needs the bound port for its base URL), requests get a 503 instead of hanging.
   const attached: { handler?: (req: IncomingMessage, res: ServerResponse) => void } = {};
@@ -79,24 +95,31 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
 
   const profilesByType: Record<string, string[]> = {};
   for (const sd of defs.profiles.values()) if (sd.type && sd.url) (profilesByType[sd.type] ??= []).push(sd.url);
-  const { app } = createApp({
+  const { app, capabilityStatement } = createApp({
     svc, blobs, authenticator, logger, baseUrl, maxJsonBytes: config.maxJsonBytes,
     maxBinaryBytes: config.maxBinaryBytes, searchDefaults, profiles: profilesByType, version: await packageVersion(),
-    operations: [taskTransitionOperation(svc, baseUrl)],
+    operations: [taskTransitionOperation(svc, baseUrl), createTeledossierOperation(svc, baseUrl), statsOperation(svc), subscriptionResendOperation(notifications.resend),
+      worklistOperation(svc, baseUrl, (principal) => visibility.party(principal, storage))],
+    afterRead: [createReadReceipts(svc, logger)],
     health: async () => { await db.query('SELECT 1'); },
   });
+  notifications.advertise(capabilityStatement, baseUrl);
+  await notifications.connect({ svc, baseUrl, server, authenticate: (h) => authenticator.authenticate(h) });
+  await jobs.start();
   attached.handler = app;
   logger.info('listening', { http: url, fhir: baseUrl });
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     logger.info('shutting down: no new connections, draining requests');
+    await notifications.disconnect();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const timeout = new Promise<void>((resolve) => setTimeout(() => { server.closeAllConnections(); resolve(); }, config.shutdownTimeoutMs).unref());
     await Promise.race([closed, timeout]);
     await jobs.stop();
     await jobs.drain().catch((e: unknown) => logger.warn('final job drain failed', { error: String(e) }));
+    await notifications.close();
     await storage.close();
     logger.info('stopped');
   })());

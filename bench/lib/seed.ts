@@ -24,8 +24,8 @@ WITH g AS (
 h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content) SELECT 'Task', id, 1, ts, 'POST', content FROM c),
 tk AS (INSERT INTO sp_token (resource_type, resource_id, code, system, value, text)
   SELECT 'Task', id, v.code, NULL, v.value, NULL FROM c, LATERAL (VALUES ('intent', 'order'), ('status', status)) AS v(code, value)),
-rf AS (INSERT INTO sp_reference (resource_type, resource_id, code, target_type, target_id, ref)
-  SELECT 'Task', id, v.code, v.tt, v.tid, v.tt || '/' || v.tid FROM c,
+rf AS (INSERT INTO sp_reference (resource_type, resource_id, code, target_type, target_id, ref, last_updated)
+  SELECT 'Task', id, v.code, v.tt, v.tid, v.tt || '/' || v.tid, ts FROM c,
   LATERAL (VALUES ('owner', 'PractitionerRole', owner), ('patient', 'Patient', patient), ('subject', 'Patient', patient)) AS v(code, tt, tid)),
 dt AS (INSERT INTO sp_date (resource_type, resource_id, code, low, high) SELECT 'Task', id, 'authored-on', ms, ms + 999 FROM c)
 SELECT count(*)::int AS n FROM c`;
@@ -56,6 +56,13 @@ st AS (INSERT INTO sp_string (resource_type, resource_id, code, value, norm)
 dt AS (INSERT INTO sp_date (resource_type, resource_id, code, low, high) SELECT 'Patient', id, 'birthdate', ms, ms + 86399999 FROM c)
 SELECT count(*)::int AS n FROM c`;
 
+/** Patients bp0 … bp<patients − 1> with their history and index rows. */
+export async function seedPatients(db: SqlClient, patients: number, batch: number): Promise<void> {
+  for (let from = 0; from < patients; from += batch) {
+    await db.query(PATIENT_BATCH_SQL, [from, Math.min(patients, from + batch) - 1]);
+  }
+}
+
 export interface SeedResult { tasks: number; patients: number; seconds: number; budgetHit: boolean }
 
 /**
@@ -65,9 +72,7 @@ export interface SeedResult { tasks: number; patients: number; seconds: number; 
 export async function seed(db: SqlClient, tasks: number, patients: number, batch: number, budgetS: number): Promise<SeedResult> {
   const start = performance.now();
   const elapsed = () => (performance.now() - start) / 1000;
-  for (let from = 0; from < patients; from += batch) {
-    await db.query(PATIENT_BATCH_SQL, [from, Math.min(patients, from + batch) - 1]);
-  }
+  await seedPatients(db, patients, batch);
   log(`  ${fmt(patients, 0)} Patients seeded in ${fmt(elapsed())} s`);
   let done = 0;
   let lastLog = 0;

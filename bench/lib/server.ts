@@ -11,7 +11,7 @@ export interface ServerHandle {
   readonly pid: number;
   /** http://127.0.0.1:<port> */
   readonly origin: string;
-  /** A development bearer token (user/*.cruds) signed with the server's dev issuer key. */
+  /** A development bearer token (`scope`, default user/*.cruds) signed with the server's dev issuer key. */
   readonly token: string;
   stop(): Promise<void>;
 }
@@ -20,6 +20,12 @@ export interface ServerOptions {
   dataDir: string;
   databaseUrl?: string;
   env?: Record<string, string>;
+  /**
+   * Scopes of the bench token (default user/*.cruds). The FHIR and search benches use system/*.cruds, the load of a
+   * platform client: under user/ scopes the dossier visibility rule (dossier-visibility.ts) shows a user only the
+   * dossiers they take part in, which their seeds do not model.
+   */
+  scope?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -43,7 +49,7 @@ function exited(child: ChildProcess): Promise<void> {
 export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const key = await loadOrCreateDevSigningKey(opts.dataDir);
   const token = await signDevToken({
-    secret: key.secret, issuer: key.issuer, sub: 'bench', fhirUser: 'Practitioner/bench', scope: 'user/*.cruds', expiresIn: '12h',
+    secret: key.secret, issuer: key.issuer, sub: 'bench', fhirUser: 'Practitioner/bench', scope: opts.scope ?? 'user/*.cruds', expiresIn: '12h',
   });
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {

@@ -24,6 +24,20 @@ export interface Config {
   /** Profiles every resource of a type must conform to, in addition to those it declares. */
   readonly requiredProfiles: Readonly<Record<string, readonly string[]>>;
   readonly shutdownTimeoutMs: number;
+  /** HMAC-SHA256 secrets of rest-hook notifications, keyed by `Subscription/<id>` or by endpoint URL prefix. */
+  readonly subscriptionSecrets: Readonly<Record<string, string>>;
+  /** Failed attempts of one delivery after which a Subscription shows status `error`. */
+  readonly subscriptionErrorAfter: number;
+  readonly restHookTimeoutMs: number;
+  /** SMTP relay of the e-mail/SMS outbox (`smtp://user:pass@host:587`); unset = messages go to the log. */
+  readonly smtpUrl?: string;
+  readonly smtpFrom: string;
+  /** Domain of an e-mail-to-SMS gateway (SMS sent as mail to `<number>@<domain>`); unset = SMS go to the log. */
+  readonly smsEmailGateway?: string;
+  /** Delay before an unread urgent dossier escalates, for urgent workflows without their own entry in `escalation`. */
+  readonly escalationDelaySeconds: number;
+  /** Per urgent workflow code: `{ "delaySeconds": 600, "backup": ["PractitionerRole/…"] }`. */
+  readonly escalation: Readonly<Record<string, { readonly delaySeconds?: number; readonly backup?: readonly string[] }>>;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +105,16 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
       && Object.values(v).every((l) => Array.isArray(l) && l.every((u) => typeof u === 'string')),
     'a JSON object mapping a resource type to a list of profile URLs');
+  const subscriptionSecrets = json<Record<string, string>>('SUBSCRIPTION_SECRETS', 'subscriptionSecrets', {},
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string' && x.length >= 16),
+    'a JSON object mapping Subscription/<id> or an endpoint URL prefix to a secret of at least 16 characters');
+  const escalation = json<Config['escalation']>('ESCALATION', 'escalation', {},
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((w) => typeof w === 'object' && w !== null
+      && (w.delaySeconds === undefined || (Number.isInteger(w.delaySeconds) && w.delaySeconds >= 0))
+      && (w.backup === undefined || (Array.isArray(w.backup) && w.backup.every((r: unknown) => typeof r === 'string' && /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(r))))),
+    'a JSON object mapping a workflow code to { "delaySeconds": <integer>, "backup": ["PractitionerRole/<id>", …] }');
+  const smtpUrl = str('SMTP_URL', 'smtpUrl');
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) problems.push('SMTP_URL must start with smtp:// or smtps://');
 
   const config: Config = {
     httpPort,
@@ -109,6 +133,14 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxBinaryBytes: int('MAX_BINARY_BYTES', 'maxBinaryBytes', 2 * 1024 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
     requiredProfiles,
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 'shutdownTimeoutMs', 10_000, 0, 600_000),
+    subscriptionSecrets,
+    subscriptionErrorAfter: int('SUBSCRIPTION_ERROR_AFTER', 'subscriptionErrorAfter', 3, 1, 100),
+    restHookTimeoutMs: int('REST_HOOK_TIMEOUT_MS', 'restHookTimeoutMs', 5000, 100, 120_000),
+    smtpUrl,
+    smtpFrom: str('SMTP_FROM', 'smtpFrom', 'TéléO <no-reply@teleo.invalid>') as string,
+    smsEmailGateway: str('SMS_EMAIL_GATEWAY', 'smsEmailGateway'),
+    escalationDelaySeconds: int('ESCALATION_DELAY_S', 'escalationDelaySeconds', 900, 0, 7 * 24 * 3600),
+    escalation,
     ...overrides,
   };
   if (!config.devIssuer && config.issuers.length === 0) {

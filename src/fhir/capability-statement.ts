@@ -7,7 +7,8 @@ export interface RegisteredInteractions {
   typeInteractions: string[];
   /** Whole-system interaction codes (transaction, batch, history-system). */
   systemInteractions: string[];
-  operations: { name: string; definition: string; types?: string[] }[];
+  /** `system`: invoked on the base only (listed in rest.operation, not on the resource types). */
+  operations: { name: string; definition: string; types?: string[]; system?: boolean }[];
   conditionalCreate: boolean;
   conditionalUpdate: boolean;
 }
@@ -43,7 +44,7 @@ export function buildCapabilityStatement(
         type: p.kind,
         ...(p.definition.description ? { documentation: p.definition.description.slice(0, 200) } : {}),
       })),
-      operation: reg.operations.filter((o) => !o.types || o.types.includes(type)).map((o) => ({ name: o.name, definition: o.definition })),
+      operation: reg.operations.filter((o) => !o.system && (!o.types || o.types.includes(type))).map((o) => ({ name: o.name, definition: o.definition })),
     };
   });
   return {
@@ -66,6 +67,7 @@ export function buildCapabilityStatement(
       },
       resource,
       interaction: [...new Set(reg.systemInteractions)].map((code) => ({ code: code as 'transaction' })),
+      ...(reg.operations.some((o) => o.system) ? { operation: reg.operations.filter((o) => o.system).map((o) => ({ name: o.name, definition: o.definition })) } : {}),
       searchParam: [
         { name: '_count', type: 'number' }, { name: '_offset', type: 'number' }, { name: '_sort', type: 'string' },
         { name: '_total', type: 'token' }, { name: '_summary', type: 'token' }, { name: '_elements', type: 'string' },

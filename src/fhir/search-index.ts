@@ -40,9 +40,11 @@ export function extractIndexRows(resource: Resource, registry: SearchRegistry): 
   const typed = [toTypedValue(resource)];
   for (const p of registry.forType(resource.resourceType)) {
     if (p.code === '_id' || p.code === '_lastUpdated') continue;
+    const expression = p.fhirPath; // parsed once per parameter, not once per resource
+    if (!expression) continue;
     let values: TypedValue[];
     try {
-      values = evalFhirPathTyped(p.expression, typed);
+      values = evalFhirPathTyped(expression, typed);
     } catch {
       continue; // an expression our FHIRPath engine cannot evaluate yields no index rows
     }

@@ -1,5 +1,5 @@
 // FHIR R4 §3.1.1 Search: the search parameters registered per resource type (R4 standard + profiles/).
-import { getSearchParameters } from '@medplum/core';
+import { getSearchParameters, parseFhirPath, type FhirPathAtom } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 
 export type SearchKind = 'token' | 'string' | 'reference' | 'date' | 'number' | 'quantity' | 'uri';
@@ -8,6 +8,8 @@ export interface SearchParamDef {
   readonly code: string;
   readonly kind: SearchKind;
   readonly expression: string;
+  /** `expression` parsed once, on first use (undefined when the FHIRPath engine cannot parse it). */
+  readonly fhirPath: FhirPathAtom | undefined;
   /** Target resource types of a reference parameter. */
   readonly targets: readonly string[];
   readonly definition: SearchParameter;
@@ -33,10 +35,22 @@ export function createSearchRegistry(resourceTypes: readonly string[]): SearchRe
       if (!sp.expression || !SUPPORTED_KINDS.has(sp.type)) continue;
       // Composite and special parameters (e.g. Location.near) are not served: they are left out of
       // the CapabilityStatement, and a search using them gets a 400.
+      const expression = sp.expression;
+      let parsed: FhirPathAtom | null | undefined;
       params.set(code, {
         code,
         kind: sp.type as SearchKind,
-        expression: sp.expression,
+        expression,
+        get fhirPath() {
+          if (parsed === undefined) {
+            try {
+              parsed = parseFhirPath(expression);
+            } catch {
+              parsed = null;
+            }
+          }
+          return parsed ?? undefined;
+        },
         targets: sp.target ?? [],
         definition: sp,
       });

@@ -30,7 +30,11 @@ export interface ParsedSearch {
   sort: SortSpec[];
   count: number;
   offset: number;
-  total: 'none' | 'estimate' | 'accurate';
+  /**
+   * `auto` (no `_total`): the total only when it is known without counting (see `totalWithoutCount`); `estimate`
+   * is served accurately; `_count=0` counts unless `_total=none`.
+   */
+  total: 'auto' | 'none' | 'estimate' | 'accurate';
   include: IncludeSpec[];
   revinclude: IncludeSpec[];
   summary?: 'true' | 'text' | 'data' | 'count' | 'false';
@@ -46,7 +50,7 @@ export function parseSearch(
   registry: SearchRegistry, resourceType: string, query: Record<string, string[]>, opts: SearchOptions,
 ): ParsedSearch {
   const out: ParsedSearch = {
-    resourceType, predicates: [], sort: [], count: opts.defaultCount, offset: 0, total: 'accurate',
+    resourceType, predicates: [], sort: [], count: opts.defaultCount, offset: 0, total: 'auto',
     include: [], revinclude: [],
   };
   for (const [rawKey, values] of Object.entries(query)) {
@@ -62,7 +66,19 @@ export function parseSearch(
       }
     }
   }
+  // A page of no resources is asked for its total (R4 §3.1.1.5.5 `_count=0`): count, unless told not to.
+  if (out.count === 0 && out.total === 'auto') out.total = 'accurate';
   return out;
+}
+
+/**
+ * The total a search page gives away for free (R4 §3.1.1.5.6: the server may omit `total`): when the page is the
+ * last one and not past the end, the total is offset + page length; otherwise it takes a count (undefined).
+ */
+export function totalWithoutCount(search: Pick<ParsedSearch, 'offset' | 'count'>, pageLength: number, hasMore: boolean): number | undefined {
+  if (hasMore || search.count === 0) return undefined;
+  if (pageLength === 0 && search.offset > 0) return undefined; // past the end: the total is below the offset
+  return search.offset + pageLength;
 }
 
 function resultParam(registry: SearchRegistry, out: ParsedSearch, key: string, v: string, opts: SearchOptions): void {

@@ -9,7 +9,7 @@ import { buildCapabilityStatement } from '../fhir/capability-statement.js';
 import type { Authenticator } from './auth/jwt-authenticator.js';
 import { binaryRoutes } from './binary.js';
 import { fhirErrorHandler, negotiate, sendJson } from './fhir-http.js';
-import { fhirRoutes, mountFhirRoutes, type FhirOperation } from './fhir-rest.js';
+import { fhirRoutes, mountFhirRoutes, type FhirOperation, type FhirRestDeps } from './fhir-rest.js';
 
 export interface AppDeps {
   svc: ResourceService;
@@ -24,6 +24,8 @@ export interface AppDeps {
   version: string;
   /** Operations contributed by other modules (e.g. Task/$transition). */
   operations?: FhirOperation[];
+  /** Called after each successful read by id (read receipts). */
+  afterRead?: FhirRestDeps['afterRead'];
   /** Resolves when the database answers; rejects otherwise. */
   health: () => Promise<void>;
 }
@@ -51,12 +53,12 @@ export function createApp(d: AppDeps): { app: Express; capabilityStatement: Capa
   });
 
   const binary = binaryRoutes(d.svc, d.blobs, d.baseUrl, d.maxBinaryBytes);
-  const { routes, operations } = fhirRoutes({ svc: d.svc, baseUrl: d.baseUrl, maxJsonBytes: d.maxJsonBytes, binary, searchHistoryDefaults: d.searchDefaults, operations: d.operations });
+  const { routes, operations } = fhirRoutes({ svc: d.svc, baseUrl: d.baseUrl, maxJsonBytes: d.maxJsonBytes, binary, searchHistoryDefaults: d.searchDefaults, operations: d.operations, afterRead: d.afterRead });
   const interactions = routes.flatMap((r) => r.interactions);
   const capabilityStatement = buildCapabilityStatement(d.svc.registry, {
     typeInteractions: interactions,
     systemInteractions: interactions.filter((i) => ['transaction', 'batch', 'history-system'].includes(i)),
-    operations: operations.map((o) => ({ name: o.name, definition: o.definition, types: o.types })),
+    operations: operations.map((o) => ({ name: o.name, definition: o.definition, types: o.types, system: o.level.every((l) => l === 'system') })),
     conditionalCreate: interactions.includes('conditional-create'),
     conditionalUpdate: interactions.includes('conditional-update'),
   }, { baseUrl: d.baseUrl, version: d.version, profiles: d.profiles });

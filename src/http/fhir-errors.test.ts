@@ -137,7 +137,7 @@ for (const backend of httpBackends()) {
         const query = `/Task?_id=${taskId}&_include=Task:patient`;
         const full = await json<{ entry?: { resource?: { resourceType: string } }[] }>(await server.fhir(query));
         expect(full.entry?.map((e) => e.resource?.resourceType)).to.have.members(['Task', 'Patient']);
-        const res = await server.fhir(query, { token: await server.token({ scope: 'user/Task.rs' }) });
+        const res = await server.fhir(query, { token: await server.token({ scope: 'system/Task.rs' }) });
         // Either refused outright or answered without the Patient: never leaked.
         if (res.status === 403) {
           await expectOutcome(res, 403);

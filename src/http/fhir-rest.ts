@@ -3,6 +3,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { errors } from '../kernel/errors.js';
 import type { ResourceService } from '../workflow/resource-service.js';
+import type { AuditContext } from '../workflow/audit.js';
 import { processBundle } from '../workflow/bundle-processor.js';
 import { historyBundle, searchBundle } from './fhir-bundles.js';
 import { auditContext, JSON_TYPES, negotiate, parseQueryString, queryOf, route, sendJson, sendWritten, setVersionHeaders } from './fhir-http.js';
@@ -22,9 +23,12 @@ export interface FhirRoute {
 export interface FhirOperation {
   name: string;
   definition: string;
-  level: ('type' | 'instance')[];
+  /** 'system': invoked on the base (GET or POST [base]/$name), listed in CapabilityStatement.rest.operation. */
+  level: ('system' | 'type' | 'instance')[];
   /** Resource types the operation applies to; undefined means every type. */
   types?: string[];
+  /** OperationDefinition.affectsState: such operations are invoked by POST only (GET answers 405). */
+  affectsState?: boolean;
   handler: (req: Request, res: Response) => Promise<void>;
 }
 
@@ -36,6 +40,8 @@ export interface FhirRestDeps {
   searchHistoryDefaults: { defaultCount: number; maxCount: number };
   /** Operations contributed by other modules (e.g. the workflow's Task/$transition). */
   operations?: FhirOperation[];
+  /** Called after a successful read by id (e.g. the workflow's read receipts); must not throw. */
+  afterRead?: readonly ((ctx: AuditContext, resource: Resource) => Promise<void>)[];
 }
 
 function body(req: Request, type: string, id?: string): Resource {
@@ -108,9 +114,14 @@ export function fhirRoutes(d: FhirRestDeps): { routes: FhirRoute[]; operations: 
   }];
   operations.push(...(d.operations ?? []));
   const operation = async (req: Request, res: Response, name: string) => {
-    const level = req.params.id ? 'instance' : 'type';
-    const op = operations.find((o) => `$${o.name}` === name && o.level.includes(level) && (!o.types || o.types.includes(req.params.type)));
-    if (!op) throw errors.notFound(`Unknown operation ${name} on ${req.params.type}${level === 'instance' ? '/[id]' : ''}`);
+    const level = req.params.id ? 'instance' : req.params.type ? 'type' : 'system';
+    const op = operations.find((o) => `$${o.name}` === name && o.level.includes(level)
+      && (level === 'system' || !o.types || o.types.includes(req.params.type)));
+    if (!op) throw errors.notFound(`Unknown operation ${name} on ${level === 'system' ? 'the system' : req.params.type}${level === 'instance' ? '/[id]' : ''}`);
+    if (op.affectsState && req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      throw errors.methodNotAllowed(`${name} changes data: invoke it with POST`);
+    }
     await op.handler(req, res);
   };
 
@@ -157,7 +168,9 @@ export function fhirRoutes(d: FhirRestDeps): { routes: FhirRoute[]; operations: 
     { method: 'get', path: '/:type/:id', interactions: ['read'], handler: async (req, res) => {
       const { type, id } = req.params;
       if (type === 'Binary') return d.binary.read(req, res);
-      const r = await svc.read(auditContext(res), type, id);
+      const ctx = auditContext(res);
+      const r = await svc.read(ctx, type, id);
+      for (const hook of d.afterRead ?? []) await hook(ctx, r);
       setVersionHeaders(res, r);
       if (ifNoneMatch(req.headers['if-none-match'], r.meta?.versionId)) {
         res.status(304).end();
@@ -184,7 +197,11 @@ export function fhirRoutes(d: FhirRestDeps): { routes: FhirRoute[]; operations: 
   ];
   // Operations: POST [type]/$op and [type]/[id]/$op share paths with create/update patterns, so they dispatch first.
   routes.unshift(
+    { method: 'get', path: '/:op([$][a-z-]+)', interactions: [], handler: (req, res) => operation(req, res, req.params.op) },
+    { method: 'post', path: '/:op([$][a-z-]+)', interactions: [], handler: (req, res) => operation(req, res, req.params.op) },
+    { method: 'get', path: '/:type/:op([$][a-z-]+)', interactions: [], handler: (req, res) => operation(req, res, req.params.op) },
     { method: 'post', path: '/:type/:op([$][a-z-]+)', interactions: [], handler: (req, res) => operation(req, res, req.params.op) },
+    { method: 'get', path: '/:type/:id/:op([$][a-z-]+)', interactions: [], handler: (req, res) => operation(req, res, req.params.op) },
     { method: 'post', path: '/:type/:id/:op([$][a-z-]+)', interactions: [], handler: (req, res) => operation(req, res, req.params.op) },
   );
   return { routes, operations };

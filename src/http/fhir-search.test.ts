@@ -99,7 +99,7 @@ for (const backend of httpBackends()) {
     describe('paging', () => {
       it('walks every result through next links with _count=2, with self/first/previous/last links', async () => {
         const { system, list } = await patients(5);
-        const first = await search(`/Patient?identifier=${encodeURIComponent(`${system}|`)}&_count=2&_sort=_lastUpdated`);
+        const first = await search(`/Patient?identifier=${encodeURIComponent(`${system}|`)}&_count=2&_sort=_lastUpdated&_total=accurate`);
         expect(first.total).to.equal(5);
         expect(first.entry).to.have.length(2);
         expect(linkPath(first, 'self')).to.be.a('string');
@@ -160,6 +160,18 @@ for (const backend of httpBackends()) {
         const b = await search(`/Patient?identifier=${encodeURIComponent(`${system}|`)}&_total=none`);
         expect(b).to.not.have.property('total');
         expect(b.entry).to.have.length(2);
+      });
+
+      it('by default gives total on the last page only (known without counting), and on every page with _total=accurate', async () => {
+        const { system } = await patients(3);
+        const q = `/Patient?identifier=${encodeURIComponent(`${system}|`)}&_sort=_lastUpdated&_count=2`;
+        const full = await search(q);
+        expect(full).to.not.have.property('total');
+        expect(full.entry).to.have.length(2);
+        expect(linkPath(full, 'next')).to.be.a('string');
+        expect((await search(`${q}&_offset=2`)).total).to.equal(3);
+        expect((await search(`${q}&_total=accurate`)).total).to.equal(3);
+        expect((await search(`${q}&_total=estimate`)).total).to.equal(3);
       });
 
       it('answers _summary=count with the total and no entries', async () => {

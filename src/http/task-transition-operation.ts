@@ -15,6 +15,7 @@ export function taskTransitionOperation(svc: ResourceService, baseUrl: string): 
   return {
     name: 'transition',
     definition: TRANSITION_OPERATION_URL,
+    affectsState: true,
     level: ['instance'],
     types: ['Task'],
     handler: async (req, res) => {

@@ -14,7 +14,7 @@ export interface TestServer {
   base: string;
   dataDir: string;
   token(opts?: { fhirUser?: string; role?: string; scope?: string; sub?: string }): Promise<string>;
-  /** fetch against the FHIR base with a default full-access token. */
+  /** fetch against the FHIR base with a default full-access token (system/*.cruds: an integration client, not filtered by dossier participation). */
   fhir(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -61,7 +61,7 @@ export async function startTestServer(backend: Backend = 'pglite', overrides: Pa
     base: '',
     dataDir,
     token: (opts = {}) => signDevToken({ secret: key.secret, issuer: key.issuer, sub: opts.sub ?? 'tester',
-      fhirUser: opts.fhirUser ?? 'Practitioner/tester', role: opts.role, scope: opts.scope ?? 'user/*.cruds' }),
+      fhirUser: opts.fhirUser ?? 'Practitioner/tester', role: opts.role, scope: opts.scope ?? 'system/*.cruds' }),
     async fhir(path, init = {}) {
       const headers = new Headers(init.headers);
       if (init.token !== null) headers.set('Authorization', `Bearer ${init.token ?? await server.token()}`);

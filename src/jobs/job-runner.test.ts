@@ -31,13 +31,13 @@ describe('job runner', () => {
     await storage.jobs.enqueue('t', {});
     let calls = 0;
     const runner = createJobRunner(storage.jobs, { t: async () => { calls++; if (calls < 3) throw new Error(`boom ${calls}`); } }, logger,
-      { backoffBaseMs: 1, backoffMaxMs: 5 });
+      { backoffBaseMs: 200, backoffMaxMs: 400 });
     await runner.drain();
     const [pending] = await storage.jobs.list();
     expect(pending.status).to.equal('pending');
     expect(pending.lastError).to.equal('boom 1');
-    for (let i = 0; i < 20 && calls < 3; i++) {
-      await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && calls < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
       await runner.drain();
     }
     const [done] = await storage.jobs.list();
@@ -67,16 +67,92 @@ describe('job runner', () => {
     expect(ran).to.equal(1);
   });
 
-  it('writes queued AuditEvents as resources, idempotently when a job is retried', async () => {
+  it('gives a batch handler the due jobs of its type in one call, oldest first, and marks them done', async () => {
+    const storage = createMemoryStorage(registry);
+    for (let n = 1; n <= 5; n++) await storage.jobs.enqueue('b', { n });
+    await storage.jobs.enqueue('t', { n: 6 });
+    const calls: unknown[][] = [];
+    const single: unknown[] = [];
+    const runner = createJobRunner(storage.jobs, {
+      b: { batch: async (jobs: readonly Job[]) => { calls.push(jobs.map((j) => j.payload.n)); } },
+      t: async (j: Job) => { single.push(j.payload.n); },
+    }, logger, { batchSize: 3 });
+    expect(await runner.drain()).to.equal(6);
+    expect(calls).to.deep.equal([[1, 2, 3], [4, 5]]);
+    expect(single).to.deep.equal([6]);
+    expect((await storage.jobs.list({ status: 'done' })).length).to.equal(6);
+  });
+
+  it('runs the jobs of a failed batch one by one, so only the bad job is retried', async () => {
+    const storage = createMemoryStorage(registry);
+    for (let n = 1; n <= 4; n++) await storage.jobs.enqueue('b', { n });
+    const written: unknown[] = [];
+    const runner = createJobRunner(storage.jobs, {
+      b: {
+        batch: async (jobs: readonly Job[]) => {
+          if (jobs.some((j) => j.payload.n === 3)) throw new Error('bad 3');
+          written.push(...jobs.map((j) => j.payload.n));
+        },
+      },
+    }, logger, { maxAttempts: 1 });
+    await runner.drain();
+    expect(written).to.deep.equal([1, 2, 4]);
+    expect((await storage.jobs.list({ status: 'done' })).map((j) => j.payload.n)).to.deep.equal([1, 2, 4]);
+    const [failed] = await storage.jobs.list({ status: 'failed' });
+    expect(failed.payload.n).to.equal(3);
+    expect(failed.lastError).to.equal('bad 3');
+  });
+
+  it('purges done jobs past their retention and keeps failed and pending ones', async () => {
+    const storage = createMemoryStorage(registry);
+    await storage.jobs.enqueue('ok', {});
+    await storage.jobs.enqueue('ko', {});
+    const runner = createJobRunner(storage.jobs, { ok: async () => undefined, ko: async () => { throw new Error('no'); } }, logger,
+      { maxAttempts: 1, doneRetentionMs: 20 });
+    await runner.drain();
+    await storage.jobs.enqueue('ok', { later: true }, { runAt: new Date(Date.now() + 3_600_000) });
+    expect(await runner.purge()).to.equal(0); // done just now: still within the retention
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await runner.purge()).to.equal(1);
+    expect((await storage.jobs.list()).map((j) => j.status).sort()).to.deep.equal(['failed', 'pending']);
+  });
+
+  it('writes queued AuditEvents as resources in one transaction, idempotently when a job is retried', async () => {
+    const storage = createMemoryStorage(registry);
+    const principal = { sub: 's', iss: 'i', scopes: [], fhirUser: 'Practitioner/p' };
+    for (const id of ['x', 'y']) {
+      const event = buildAuditEvent({ principal }, { interaction: 'read', action: 'R', entities: [`Patient/${id}`] });
+      await storage.jobs.enqueue(AUDIT_JOB, { event: event as unknown as Record<string, unknown> });
+    }
+    // A process claims the jobs and writes their AuditEvents, then dies before marking the jobs done.
+    const jobs = await storage.jobs.claim([AUDIT_JOB], 10);
+    await auditEventHandler(storage).batch(jobs);
+    // The next start resumes them: the retry rewrites the same AuditEvents instead of adding others.
+    const runner = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage) }, logger);
+    expect(await storage.jobs.recover()).to.equal(2);
+    expect(await runner.drain()).to.equal(2);
+    expect((await storage.jobs.list({ status: 'done' })).map((j) => j.attempts)).to.deep.equal([2, 2]);
+    const found = await storage.resources.search(parseSearch(registry, 'AuditEvent', { entity: ['Patient/x,Patient/y'], _total: ['accurate'] },
+      { defaultCount: 10, maxCount: 10 }));
+    expect(found.total).to.equal(2);
+    expect(found.resources.map((r) => r.id).sort()).to.deep.equal(jobs.map((j) => j.id).sort());
+    expect(found.resources.map((r) => r.meta?.versionId)).to.deep.equal(['2', '2']);
+  });
+  it('recovers when a first attempt meets an AuditEvent already written under its id: retried as an update', async () => {
     const storage = createMemoryStorage(registry);
     const event = buildAuditEvent({ principal: { sub: 's', iss: 'i', scopes: [], fhirUser: 'Practitioner/p' } },
-      { interaction: 'read', action: 'R', entities: ['Patient/x'] });
+      { interaction: 'read', action: 'R', entities: ['Patient/w'] });
     await storage.jobs.enqueue(AUDIT_JOB, { event: event as unknown as Record<string, unknown> });
-    const [job] = await storage.jobs.claim([AUDIT_JOB], 1);
-    const handler = auditEventHandler(storage.resources);
-    await handler(job);
-    await handler(job);
-    const found = await storage.resources.search(parseSearch(registry, 'AuditEvent', { entity: ['Patient/x'] }, { defaultCount: 10, maxCount: 10 }));
-    expect(found.total).to.equal(1);
+    const [queued] = await storage.jobs.list({ type: AUDIT_JOB });
+    await storage.resources.create(event, { id: queued.id });
+    const runner = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage) }, logger, { backoffBaseMs: 1, backoffMaxMs: 1 });
+    await runner.drain();
+    for (let i = 0; i < 100 && (await storage.jobs.list({ status: 'done' })).length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      await runner.drain();
+    }
+    const [done] = await storage.jobs.list({ type: AUDIT_JOB });
+    expect(done).to.include({ status: 'done', attempts: 2 });
+    expect((await storage.resources.read('AuditEvent', queued.id)).meta?.versionId).to.equal('2');
   });
 });

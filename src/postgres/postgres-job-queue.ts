@@ -38,8 +38,9 @@ export function createPostgresJobQueue(db: SqlClient): JobQueue {
         [types as string[], now.toISOString(), limit]);
       return rows.map(toJob);
     },
-    async complete(id) {
-      await db.query(`UPDATE job SET status = 'done', updated_at = now() WHERE id = $1`, [id]);
+    async complete(ids) {
+      await db.query(`UPDATE job SET status = 'done', updated_at = now() WHERE id = ANY($1::text[])`,
+        [typeof ids === 'string' ? [ids] : ids]);
     },
     async fail(id, error, retryAt) {
       await db.query(
@@ -49,6 +50,12 @@ export function createPostgresJobQueue(db: SqlClient): JobQueue {
     async recover() {
       const rows = await db.query(`UPDATE job SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id`);
       return rows.length;
+    },
+    async purgeDone(doneBefore) {
+      const [{ n }] = await db.query<{ n: number }>(
+        `WITH d AS (DELETE FROM job WHERE status = 'done' AND updated_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM d`,
+        [doneBefore.toISOString()]);
+      return n;
     },
     async list(filter = {}) {
       const rows = await db.query<JobRow>(

@@ -4,7 +4,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { errors } from '../kernel/errors.js';
 import { extractIndexRows, type IndexRows } from '../fhir/search-index.js';
 import type { SearchRegistry } from '../fhir/search-registry.js';
-import type { ParsedSearch } from '../fhir/search-request.js';
+import { totalWithoutCount, type ParsedSearch } from '../fhir/search-request.js';
 import type { HistoryEntry, HistoryQuery, ResourceStore, SearchResult, WriteOptions } from '../store/resource-store.js';
 import { parseIfMatch } from '../store/resource-store.js';
 import { resolveIncludes, type IncludeFetcher } from '../store/search-includes.js';
@@ -14,14 +14,18 @@ import type { SqlClient } from './sql-client.js';
 interface CurrentRow { version_id: number; deleted: boolean }
 interface HistoryRow { resource_type: string; id: string; version_id: number; last_updated: Date; method: string; content: Resource | null }
 
-/** `INSERT … SELECT … FROM unnest(…)` CTEs writing all index rows of one resource. */
-function indexCtes(rows: IndexRows, add: (v: unknown) => string, type: string, id: string): string[] {
+/**
+ * `INSERT … SELECT … FROM unnest(…)` CTEs writing all index rows of one resource. Reference rows also carry the
+ * version's last_updated (migration 003), so a search by reference can read its matches newest first from the index.
+ */
+function indexCtes(rows: IndexRows, add: (v: unknown) => string, type: string, id: string, ts: string): string[] {
   const ctes: string[] = [];
-  const put = (name: string, table: string, cols: [string, string, unknown[]][]) => {
+  const put = (name: string, table: string, cols: [string, string, unknown[]][], withUpdated = false) => {
     if (cols[0][2].length === 0) return;
     const names = cols.map((c) => c[0]).join(', ');
     const arrays = cols.map((c) => `${add(c[2])}::${c[1]}[]`).join(', ');
-    ctes.push(`${name} AS (INSERT INTO ${table} (resource_type, resource_id, ${names}) SELECT ${type}, ${id}, * FROM unnest(${arrays}))`);
+    const [col, val] = withUpdated ? [', last_updated', `, ${ts}::timestamptz`] : ['', ''];
+    ctes.push(`${name} AS (INSERT INTO ${table} (resource_type, resource_id${col}, ${names}) SELECT ${type}, ${id}${val}, * FROM unnest(${arrays}))`);
   };
   put('i_tok', 'sp_token', [['code', 'text', rows.token.map((r) => r.code)], ['system', 'text', rows.token.map((r) => r.system)],
     ['value', 'text', rows.token.map((r) => r.value)], ['text', 'text', rows.token.map((r) => r.text)]]);
@@ -29,7 +33,7 @@ function indexCtes(rows: IndexRows, add: (v: unknown) => string, type: string, i
     ['norm', 'text', rows.string.map((r) => r.norm)]]);
   put('i_ref', 'sp_reference', [['code', 'text', rows.reference.map((r) => r.code)],
     ['target_type', 'text', rows.reference.map((r) => r.targetType)], ['target_id', 'text', rows.reference.map((r) => r.targetId)],
-    ['ref', 'text', rows.reference.map((r) => r.ref)]]);
+    ['ref', 'text', rows.reference.map((r) => r.ref)]], true);
   put('i_date', 'sp_date', [['code', 'text', rows.date.map((r) => r.code)], ['low', 'float8', rows.date.map((r) => r.low)],
     ['high', 'float8', rows.date.map((r) => r.high)]]);
   put('i_num', 'sp_number', [['code', 'text', rows.number.map((r) => r.code)], ['value', 'float8', rows.number.map((r) => r.value)]]);
@@ -71,7 +75,7 @@ db: SqlClient, registry: SearchRegistry, resource: T, version: number, method: '
       : `w AS (INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content) VALUES (${type}, ${rid}, ${ver}, ${ts}, false, ${json}::jsonb))`,
     `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content) VALUES (${type}, ${rid}, ${ver}, ${ts}, '${method}', ${json}::jsonb))`,
     ...(replace ? deleteIndexCtes(type, rid) : []),
-    ...indexCtes(extractIndexRows(stored, registry), add, type, rid),
+    ...indexCtes(extractIndexRows(stored, registry), add, type, rid, ts),
   ];
   try {
     await db.query(`WITH ${ctes.join(', ')} SELECT 1`, params);
@@ -191,13 +195,14 @@ export function createPostgresResourceStore(db: SqlClient, registry: SearchRegis
       const q = compileSearch(search);
       const rows = search.count === 0 ? [] : await db.query<{ content: Resource }>(q.sql, q.params);
       const resources = rows.slice(0, search.count).map((r) => r.content);
-      let total: number | undefined;
-      if (search.total !== 'none') {
-        if (search.offset === 0 && rows.length <= search.count && search.count > 0) total = rows.length;
-        else total = (await db.query<{ n: number }>(q.countSql, q.countParams))[0].n;
+      const hasMore = rows.length > search.count;
+      // The count query costs as much as the page query: run it only when a total is asked for and not known already.
+      let total = search.total === 'none' ? undefined : totalWithoutCount(search, resources.length, hasMore);
+      if (total === undefined && (search.total === 'accurate' || search.total === 'estimate')) {
+        total = (await db.query<{ n: number }>(q.countSql, q.countParams))[0].n;
       }
       const included = await resolveIncludes(fetcher, search, resources);
-      return { resources, included, total, hasMore: rows.length > search.count };
+      return { resources, included, total, hasMore };
     },
   };
 }

@@ -11,6 +11,9 @@ export function storageOn(db: SqlClient, registry: SearchRegistry): Storage {
     resources: createPostgresResourceStore(db, registry),
     jobs: createPostgresJobQueue(db),
     transaction: (fn) => db.transaction((tx) => fn(storageOn(tx, registry))),
+    // Transaction-level advisory lock on a 64-bit hash of the key, released by COMMIT/ROLLBACK (PostgreSQL
+    // §9.27.10). Outside a transaction the statement is its own transaction: it waits, then releases at once.
+    lock: async (key) => { await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]); },
     close: () => db.close(),
   };
 }

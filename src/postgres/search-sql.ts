@@ -137,16 +137,65 @@ function sortSql(p: SqlParams, s: SortSpec, typeParam: string): string {
   return `(SELECT ${agg}(z.${col}${collate}) FROM ${TABLE[kind]} z WHERE z.resource_type = ${typeParam} AND z.resource_id = r.id AND z.code = ${p.add(s.code)}) ${dir} NULLS LAST`;
 }
 
+type ReferencePredicate = Extract<Predicate, { t: 'reference' }>;
+
+/** At most this many index walks are merged to drive one page query (e.g. a worklist's "owner ∈ my roles"). */
+const MAX_DRIVERS = 32;
+
+const alternativesOf = (pred: Predicate): Predicate[] => (pred.t === 'or' ? pred.preds.flatMap(alternativesOf) : [pred]);
+
+/**
+ * A top-level `reference=[Type/]id` predicate, or an `or` of such predicates (`owner=a,b` or a workflow's
+ * "owner ∈ my roles OR requester = me"), that can drive the page query when results are sorted by _lastUpdated
+ * only (the default): its index (migration 003) lists the referring resources of each target newest first.
+ */
+function drivingReference(search: ParsedSearch): { pred: Predicate; refs: ReferencePredicate[] } | undefined {
+  const byLastUpdated = search.sort.length === 0 || (search.sort.length === 1 && search.sort[0].kind === 'lastUpdated');
+  if (!byLastUpdated) return undefined;
+  for (const pred of search.predicates) {
+    const refs = alternativesOf(pred);
+    if (refs.length > MAX_DRIVERS) continue;
+    if (refs.every((r): r is ReferencePredicate => r.t === 'reference' && r.targetId !== undefined && r.ref === undefined)) return { pred, refs };
+  }
+  return undefined;
+}
+
+function whereOf(p: SqlParams, search: ParsedSearch, type: string, skip?: Predicate): string[] {
+  const where = [`r.resource_type = ${type}`, 'NOT r.deleted'];
+  for (const pred of search.predicates) if (pred !== skip) where.push(predicateSql(p, pred, { type, id: 'r.id', row: 'r', depth: 0 }));
+  return where;
+}
+
 /** The page query (count+1 rows, to know whether a next page exists) and the count query. */
 export function compileSearch(search: ParsedSearch): { sql: string; countSql: string; params: unknown[]; countParams: unknown[] } {
+  const c = new SqlParams();
+  const countSql = `SELECT count(*)::int AS n FROM resource r WHERE ${whereOf(c, search, c.add(search.resourceType)).join(' AND ')}`;
   const p = new SqlParams();
   const type = p.add(search.resourceType);
-  const where = [`r.resource_type = ${type}`, 'NOT r.deleted'];
-  for (const pred of search.predicates) where.push(predicateSql(p, pred, { type, id: 'r.id', row: 'r', depth: 0 }));
-  const countParams = [...p.values];
-  const countSql = `SELECT count(*)::int AS n FROM resource r WHERE ${where.join(' AND ')}`;
+  const driver = drivingReference(search);
+  const where = whereOf(p, search, type, driver?.pred);
+  const limit = `LIMIT ${p.add(search.count + 1)} OFFSET ${p.add(search.offset)}`;
+  if (driver) {
+    // Walk the driver's index rows in page order (d.last_updated is r.last_updated), joining each to its resource
+    // and testing the other predicates, until the page is full. With several alternatives, their index walks are
+    // merged in that order (UNION ALL of ordered scans: a Merge Append). DISTINCT ON drops a resource's second row
+    // (a relative and an absolute reference to one target, or two alternatives): such rows are adjacent in that order.
+    const dir = search.sort[0]?.descending === false ? 'ASC' : 'DESC';
+    const walks = driver.refs.map((ref) => {
+      const dw = [`d.resource_type = ${type}`, `d.code = ${p.add(ref.code)}`, `d.target_id = ${p.add(ref.targetId)}`];
+      if (ref.targetType !== undefined) dw.push(`d.target_type = ${p.add(ref.targetType)}`);
+      return dw;
+    });
+    const from = walks.length === 1 ? 'sp_reference d'
+      : `(${walks.map((dw) => `(SELECT d.resource_id, d.last_updated FROM sp_reference d WHERE ${dw.join(' AND ')})`).join(' UNION ALL ')}) d`;
+    const join = walks.length === 1 ? 'r.resource_type = d.resource_type' : `r.resource_type = ${type}`;
+    const sql = `SELECT DISTINCT ON (d.last_updated, d.resource_id COLLATE "C") r.content FROM ${from} `
+      + `JOIN resource r ON ${join} AND r.id = d.resource_id `
+      + `WHERE ${[...(walks.length === 1 ? walks[0] : []), ...where].join(' AND ')} ORDER BY d.last_updated ${dir}, d.resource_id COLLATE "C" ${limit}`;
+    return { sql, countSql, params: p.values, countParams: c.values };
+  }
   const order = search.sort.length > 0 ? search.sort.map((s) => sortSql(p, s, type)) : ['r.last_updated DESC'];
   order.push('r.id COLLATE "C"');
-  const sql = `SELECT r.content FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} LIMIT ${p.add(search.count + 1)} OFFSET ${p.add(search.offset)}`;
-  return { sql, countSql, params: p.values, countParams };
+  const sql = `SELECT r.content FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} ${limit}`;
+  return { sql, countSql, params: p.values, countParams: c.values };
 }

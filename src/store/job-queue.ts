@@ -16,7 +16,7 @@ export interface Job {
 export interface EnqueueOptions {
   runAt?: Date;
   orderingKey?: string;
-  /** A second enqueue with the same idempotency key is a no-op. */
+  /** A second enqueue with the same idempotency key is a no-op (while the first job exists: done jobs are purged). */
   idempotencyKey?: string;
 }
 
@@ -24,10 +24,13 @@ export interface JobQueue {
   enqueue(type: string, payload: Record<string, unknown>, options?: EnqueueOptions): Promise<void>;
   /** Claims up to `limit` due jobs of the given types (pending → running), oldest first. */
   claim(types: readonly string[], limit: number, now?: Date): Promise<Job[]>;
-  complete(id: string): Promise<void>;
+  /** Marks one job, or several at once, done. */
+  complete(ids: string | readonly string[]): Promise<void>;
   /** Records a failure; the job goes back to pending at `retryAt`, or to failed when `retryAt` is undefined. */
   fail(id: string, error: string, retryAt?: Date): Promise<void>;
   /** Running jobs of a dead process go back to pending (called at start). */
   recover(): Promise<number>;
+  /** Deletes the jobs done before `doneBefore` (pending, running and failed jobs stay); returns how many. */
+  purgeDone(doneBefore: Date): Promise<number>;
   list(filter?: { status?: JobStatus; type?: string }): Promise<Job[]>;
 }

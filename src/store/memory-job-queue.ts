@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job, JobQueue } from './job-queue.js';
 
 type MemJob = { -readonly [K in keyof Job]: Job[K] };
-export interface MemoryJobState { jobs: (MemJob & { seq: number; idempotencyKey?: string })[]; seq: number }
+export interface MemoryJobState { jobs: (MemJob & { seq: number; idempotencyKey?: string; doneAt?: Date })[]; seq: number }
 
 export function createMemoryJobQueue(state: MemoryJobState, guarded: <T>(fn: () => Promise<T>) => Promise<T>): JobQueue {
   const copy = (j: MemJob): Job => structuredClone({ id: j.id, type: j.type, payload: j.payload, status: j.status,
@@ -27,9 +27,14 @@ export function createMemoryJobQueue(state: MemoryJobState, guarded: <T>(fn: () 
       }
       return out;
     }),
-    complete: (id) => guarded(async () => {
-      const j = state.jobs.find((x) => x.id === id);
-      if (j) j.status = 'done';
+    complete: (ids) => guarded(async () => {
+      const wanted = new Set(typeof ids === 'string' ? [ids] : ids);
+      const now = new Date();
+      for (const j of state.jobs) {
+        if (!wanted.has(j.id)) continue;
+        j.status = 'done';
+        j.doneAt = now;
+      }
     }),
     fail: (id, error, retryAt) => guarded(async () => {
       const j = state.jobs.find((x) => x.id === id);
@@ -42,6 +47,11 @@ export function createMemoryJobQueue(state: MemoryJobState, guarded: <T>(fn: () 
       let n = 0;
       for (const j of state.jobs) if (j.status === 'running') { j.status = 'pending'; n++; }
       return n;
+    }),
+    purgeDone: (doneBefore) => guarded(async () => {
+      const before = state.jobs.length;
+      state.jobs = state.jobs.filter((j) => !(j.status === 'done' && j.doneAt && j.doneAt < doneBefore));
+      return before - state.jobs.length;
     }),
     list: (filter = {}) => guarded(async () => state.jobs
       .filter((j) => (!filter.status || j.status === filter.status) && (!filter.type || j.type === filter.type)).map(copy)),

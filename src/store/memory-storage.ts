@@ -5,6 +5,7 @@ import { errors } from '../kernel/errors.js';
 import { extractIndexRows } from '../fhir/search-index.js';
 import type { SearchRegistry } from '../fhir/search-registry.js';
 import type { HistoryEntry, ResourceStore, Storage, WriteOptions } from './resource-store.js';
+import { totalWithoutCount } from '../fhir/search-request.js';
 import { parseIfMatch } from './resource-store.js';
 import { compareEntries, matches, type EntryLookup, type IndexedEntry } from './memory-search.js';
 import { resolveIncludes } from './search-includes.js';
@@ -57,6 +58,9 @@ function build(state: State, registry: SearchRegistry, lock: ReturnType<typeof c
         }
       });
     },
+    // A no-op is exact here: the twin runs one transaction at a time, from its first read to its commit (the
+    // mutex above), so no other transaction can interleave with the holder of any key.
+    lock: async () => undefined,
     close: async () => undefined,
   };
   return storage;
@@ -162,9 +166,11 @@ function createMemoryResourceStore(state: State, registry: SearchRegistry, guard
         },
       };
       const included = await resolveIncludes(fetcher, search, resources);
+      const hasMore = search.count > 0 && found.length > search.offset + search.count;
       return {
-        resources, included, hasMore: search.count > 0 && found.length > search.offset + search.count,
-        total: search.total === 'none' ? undefined : found.length,
+        resources, included, hasMore,
+        total: search.total === 'none' ? undefined
+          : search.total === 'auto' ? totalWithoutCount(search, resources.length, hasMore) : found.length,
       };
     }),
   };

@@ -52,6 +52,13 @@ export interface Storage {
   readonly jobs: JobQueue;
   /** Runs `fn` atomically: everything it wrote through `tx` is committed together or not at all. */
   transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
+  /**
+   * Inside `transaction`: waits until no other transaction holds `key`, then holds it until this transaction
+   * commits or rolls back (so a lookup-then-create on a key cannot interleave: conditional create). Re-entrant
+   * within one transaction. Keys are opaque strings; distinct keys may (rarely) wait on each other, never deadlock
+   * alone. Outside a transaction it only waits for the current holder.
+   */
+  lock(key: string): Promise<void>;
   close(): Promise<void>;
 }
 

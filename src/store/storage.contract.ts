@@ -515,6 +515,40 @@ export function storageContract(_name: string, ctx: StorageContext): void {
       expect(await fx.ids('Task', 'subject:missing=true')).to.deep.equal([orphan.id]);
       expect(await fx.ids('Task', 'subject:missing=false')).to.deep.equal(sorted(task.id, unowned.id));
     });
+    it('pages the referring resources by _lastUpdated, each once, with the other predicates applied', async () => {
+      const owner = `PractitionerRole/${fx.uid}`;
+      const made: Task[] = [];
+      for (let i = 0; i < 7; i++) {
+        made.push(await fx.create<Task>({
+          resourceType: 'Task', status: i % 2 === 0 ? 'requested' : 'accepted', intent: 'order', owner: { reference: owner },
+          ...(i === 4 ? { owner: { reference: `https://fhir.example.org/fhir/${owner}` } } : {}),
+        }));
+        await pause(3);
+      }
+      // a relative and an absolute reference to the same target: two index rows, one match
+      const twice = await fx.create<DiagnosticReport>({
+        resourceType: 'DiagnosticReport', status: 'final', code: { text: 'x' },
+        result: [{ reference: `Observation/${fx.uid}` }, { reference: `https://fhir.example.org/fhir/Observation/${fx.uid}` }],
+      });
+      const newest = made.map((t) => t.id as string).reverse();
+      const requested = made.filter((t) => t.status === 'requested').map((t) => t.id as string).reverse();
+      expect(await fx.ordered('Task', `owner=${owner}`)).to.deep.equal(newest);
+      expect(await fx.ordered('Task', `owner=${owner}&_sort=-_lastUpdated`)).to.deep.equal(newest);
+      expect(await fx.ordered('Task', `owner=${owner}&_sort=_lastUpdated`)).to.deep.equal([...newest].reverse());
+      expect(await fx.ordered('Task', `owner=${owner}&status=requested`)).to.deep.equal(requested);
+      expect(await fx.ordered('Task', `owner=${owner}&status=requested&_count=2&_offset=1`)).to.deep.equal(requested.slice(1, 3));
+      const page = await fx.search('Task', `owner=${owner}&_count=3&_offset=3&_total=accurate`);
+      expect(page.resources.map((r) => r.id)).to.deep.equal(newest.slice(3, 6));
+      expect(page.total).to.equal(7);
+      expect(page.hasMore).to.equal(true);
+      expect(await fx.ordered('DiagnosticReport', `result=Observation/${fx.uid}`)).to.deep.equal([twice.id]);
+      expect(await fx.ordered('DiagnosticReport', `result=${fx.uid}`)).to.deep.equal([twice.id]);
+      // after an update the resource moves to the front, after a delete it is gone
+      await store().update({ ...made[0], status: 'requested' });
+      await store().delete('Task', made[6].id as string);
+      expect((await fx.ordered('Task', `owner=${owner}`)).slice(0, 2)).to.deep.equal([made[0].id, made[5].id]);
+      expect(await fx.ordered('Task', `owner=${owner}`)).to.not.include(made[6].id);
+    });
   });
 
   describe('search: date', () => {
@@ -744,22 +778,22 @@ export function storageContract(_name: string, ctx: StorageContext): void {
 
     it('pages with _count and _offset and reports whether more exist', async () => {
       const all = await fx.ordered('Patient', '_sort=_lastUpdated');
-      const p1 = await fx.search('Patient', '_sort=_lastUpdated&_count=2');
+      const p1 = await fx.search('Patient', '_sort=_lastUpdated&_count=2&_total=accurate');
       expect(p1.resources.map((r) => r.id)).to.deep.equal(all.slice(0, 2));
       expect(p1.hasMore).to.equal(true);
       expect(p1.total).to.equal(5);
-      const p2 = await fx.search('Patient', '_sort=_lastUpdated&_count=2&_offset=2');
+      const p2 = await fx.search('Patient', '_sort=_lastUpdated&_count=2&_offset=2&_total=accurate');
       expect(p2.resources.map((r) => r.id)).to.deep.equal(all.slice(2, 4));
       expect(p2.hasMore).to.equal(true);
       expect(p2.total).to.equal(5);
-      const p3 = await fx.search('Patient', '_sort=_lastUpdated&_count=2&_offset=4');
+      const p3 = await fx.search('Patient', '_sort=_lastUpdated&_count=2&_offset=4&_total=accurate');
       expect(p3.resources.map((r) => r.id)).to.deep.equal(all.slice(4));
       expect(p3.hasMore).to.equal(false);
       expect(p3.total).to.equal(5);
       const exact = await fx.search('Patient', '_count=5');
       expect(exact.resources).to.have.length(5);
       expect(exact.hasMore).to.equal(false);
-      const beyond = await fx.search('Patient', '_count=2&_offset=10');
+      const beyond = await fx.search('Patient', '_count=2&_offset=10&_total=accurate');
       expect(beyond.resources).to.deep.equal([]);
       expect(beyond.hasMore).to.equal(false);
       expect(beyond.total).to.equal(5);
@@ -770,15 +804,27 @@ export function storageContract(_name: string, ctx: StorageContext): void {
       expect(r.resources).to.deep.equal([]);
       expect(r.total).to.equal(5);
       expect(r.hasMore).to.equal(false);
+      expect((await fx.search('Patient', '_count=0&_total=none')).total).to.equal(undefined);
     });
 
-    it('reports an accurate total by default and none with _total=none', async () => {
-      expect((await fx.search('Patient', '_total=accurate&_count=1')).total).to.equal(5);
+    it('by default gives the total only when the last page tells it, without counting', async () => {
+      expect((await fx.search('Patient', '_count=2')).total).to.equal(undefined); // a full page: more may follow
+      expect((await fx.search('Patient', '_count=2&_offset=2')).total).to.equal(undefined);
+      expect((await fx.search('Patient', '_count=2&_offset=4')).total).to.equal(5); // the last page: 4 + 1
+      expect((await fx.search('Patient', '_count=10')).total).to.equal(5);
       expect((await fx.search('Patient', 'family=b&_count=1')).total).to.equal(1);
+      expect((await fx.search('Patient', '_count=2&_offset=10')).total).to.equal(undefined); // past the end
+      expect((await fx.search('Patient', '_count=5')).total).to.equal(5); // full, but the store looked one row ahead
+    });
+
+    it('counts with _total=accurate or estimate, and gives none with _total=none', async () => {
+      expect((await fx.search('Patient', '_total=accurate&_count=1')).total).to.equal(5);
+      expect((await fx.search('Patient', '_total=estimate&_count=1')).total).to.equal(5);
       const none = await fx.search('Patient', '_total=none&_count=1');
       expect(none.total).to.equal(undefined);
       expect(none.resources).to.have.length(1);
       expect(none.hasMore).to.equal(true);
+      expect((await fx.search('Patient', '_total=none&_count=10')).total).to.equal(undefined);
     });
   });
 
@@ -1049,6 +1095,25 @@ export function storageContract(_name: string, ctx: StorageContext): void {
       const [first] = await jobs().claim([type], 10);
       await jobs().fail(first.id, 'fatal');
       expect((await jobs().claim([type], 10)).map((j) => j.payload.n)).to.deep.equal([2]);
+    });
+
+    it('completes several jobs at once', async () => {
+      for (let n = 1; n <= 3; n++) await jobs().enqueue(type, { n });
+      const claimed = await jobs().claim([type], 10);
+      await jobs().complete(claimed.slice(0, 2).map((j) => j.id));
+      expect((await jobs().list({ type })).map((j) => [j.payload.n, j.status])).to.deep.equal([[1, 'done'], [2, 'done'], [3, 'running']]);
+    });
+
+    it('purges done jobs done before a cutoff, keeping pending, running and failed ones', async () => {
+      for (let n = 1; n <= 4; n++) await jobs().enqueue(type, { n });
+      const [a, b, c] = await jobs().claim([type], 3);
+      await jobs().complete([a.id, b.id]);
+      await jobs().fail(c.id, 'fatal');
+      expect(await jobs().purgeDone(new Date(Date.now() - 60_000))).to.equal(0);
+      expect(await jobs().list({ type })).to.have.length(4);
+      await pause(5);
+      expect(await jobs().purgeDone(new Date(Date.now() + 1000))).to.be.at.least(2);
+      expect((await jobs().list({ type })).map((j) => [j.payload.n, j.status])).to.deep.equal([[3, 'failed'], [4, 'pending']]);
     });
 
     it('moves running jobs back to pending on recover', async () => {

@@ -1,6 +1,6 @@
 // IHE BALP / FHIR R4 AuditEvent for every RESTful interaction on patient data, queued durably, written off-path.
 import { randomUUID } from 'node:crypto';
-import type { AuditEvent, Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Coding, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../kernel/principal.js';
 import type { JobQueue } from '../store/job-queue.js';
 
@@ -22,6 +22,8 @@ export interface AuditRecord {
   query?: string;
   outcome?: '0' | '4' | '8';
   outcomeDesc?: string;
+  /** A further AuditEvent.subtype coding (e.g. a first read of a télédossier). */
+  subtype?: Coding;
 }
 
 const AUDIT_TYPE = { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' };
@@ -38,7 +40,7 @@ export function buildAuditEvent(ctx: AuditContext, rec: AuditRecord, recorded = 
   return {
     resourceType: 'AuditEvent',
     type: AUDIT_TYPE,
-    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: rec.interaction }],
+    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: rec.interaction }, ...(rec.subtype ? [rec.subtype] : [])],
     action: rec.action,
     recorded: recorded.toISOString(),
     outcome: rec.outcome ?? '0',

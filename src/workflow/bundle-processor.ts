@@ -4,6 +4,7 @@ import type { Binary, Bundle, BundleEntry, OperationOutcomeIssue, Resource } fro
 import { asOutcomeError, errors, OperationOutcomeError, statusOf } from '../kernel/errors.js';
 import type { AuditContext } from './audit.js';
 import type { Query, ResourceService } from './resource-service.js';
+import { conditionalLockKey } from './conditional-lock.js';
 import { isTemporaryId, parseEntryUrl, parseQuery, rewriteQuery, rewriteReferences, statusLine, type EntryUrl } from './bundle-references.js';
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -42,7 +43,10 @@ async function runBatch(svc: ResourceService, ctx: AuditContext, entries: Entry[
   const out: BundleEntry[] = [];
   for (const e of entries) {
     try {
-      out.push(await svc.transaction(async (t) => execute(t, ctx, e, await resolve(t, ctx, e, NO_REFERENCES), base)));
+      out.push(await svc.transaction(async (t) => {
+        for (const key of lockKeys([e])) await t.lock(key);
+        return execute(t, ctx, e, await resolve(t, ctx, e, NO_REFERENCES), base);
+      }));
     } catch (err) {
       const outcome = asOutcomeError(err).outcome;
       out.push({ response: { status: statusLine(statusOf(outcome)), outcome } });
@@ -57,6 +61,9 @@ async function runTransaction(svc: ResourceService, ctx: AuditContext, entries: 
     const references = new Map<string, string>();
     const targets: Target[] = [];
     const written = new Map<string, number>();
+    // Conditional writes hold their criteria until commit (Storage.lock): two concurrent transactions matching the
+    // same Patient never both create it. Taken up front in one order, so such transactions cannot deadlock.
+    for (const key of lockKeys(entries)) await t.lock(key);
     for (const e of entries) {
       const target = await atEntry(e.index, () => resolve(t, ctx, e, references));
       targets[e.index] = target;
@@ -86,12 +93,26 @@ async function resolve(t: ResourceService, ctx: AuditContext, e: Entry, referenc
   if (e.method === 'GET' || e.method === 'HEAD') return {};
   if (e.url.id) return { id: e.url.id };
   const criteria = e.method === 'POST' ? e.ifNoneExist : e.query;
-  const matched = criteria ? await findMatch(t, ctx, e.url.type, rewriteQuery(criteria, references)) : undefined;
+  const resolved = criteria ? rewriteQuery(criteria, references) : undefined;
+  // Criteria naming another entry could not be locked up front: lock them once the reference is known.
+  if (resolved && criteria && hasTemporaryValue(criteria)) await t.lock(conditionalLockKey(e.url.type, resolved));
+  const matched = resolved ? await findMatch(t, ctx, e.url.type, resolved) : undefined;
   if (matched) return { id: matched.id, matched };
   if (e.method === 'POST') return { id: randomUUID() };
   // Conditional update without a match creates (with the resource's own id: update as create); delete/patch: nothing.
   if (e.method === 'PUT') return { id: e.resource?.id ?? randomUUID() };
   return {};
+}
+
+const hasTemporaryValue = (q: Query) => Object.values(q).some((vs) => vs.some(isTemporaryId));
+
+/** The lock keys of the conditional creates/updates whose criteria are known before any entry is resolved, sorted. */
+function lockKeys(entries: Entry[]): string[] {
+  const keys = entries.flatMap((e) => {
+    const criteria = e.method === 'POST' ? e.ifNoneExist : e.method === 'PUT' ? e.query : undefined;
+    return criteria && !hasTemporaryValue(criteria) ? [conditionalLockKey(e.url.type, criteria)] : [];
+  });
+  return [...new Set(keys)].sort();
 }
 
 async function findMatch(t: ResourceService, ctx: AuditContext, type: string, criteria: Query): Promise<Resource | undefined> {

@@ -1,16 +1,18 @@
 // FHIR R4 §3.1.0 RESTful interactions as one service: access check, validation, storage, audit — for every adapter.
-import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { Binary, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import fjp from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { errors, OperationOutcomeError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import type { SearchRegistry } from '../fhir/search-registry.js';
-import { parseSearch, type ParsedSearch } from '../fhir/search-request.js';
+import { parseSearch, type ParsedSearch, type Predicate } from '../fhir/search-request.js';
 import type { Validator } from '../fhir/validation.js';
 import { parseIfMatch, type HistoryEntry, type HistoryQuery, type SearchResult, type Storage } from '../store/resource-store.js';
 import type { AccessPolicy, Interaction } from './access-policy.js';
+import { conditionalLockKey } from './conditional-lock.js';
 import { isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
 import type { JobQueue } from '../store/job-queue.js';
+import { implies } from '../fhir/predicate-implication.js';
 
 /** A domain rule on writes: throws (an OperationOutcomeError) to refuse `next`; `previous` is undefined on create. */
 export type WriteGuard = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => void;
@@ -35,6 +37,10 @@ export interface ResourceServiceDeps {
   writeGuards?: readonly WriteGuard[];
   /** Called in the transaction of every create, update and delete. */
   afterWrite?: readonly AfterWrite[];
+  /** Participant-based visibility: a predicate ANDed into every search, read and include of restricted types. */
+  visibility?: {
+    filter(principal: AuditContext['principal'], resourceType: string, storage: Storage): Promise<Predicate | undefined>;
+  };
 }
 
 export type Query = Record<string, string[]>;
@@ -52,11 +58,24 @@ export interface ResourceService {
   conditionalUpdate<T extends Resource>(ctx: AuditContext, type: string, query: Query, resource: T, options?: { ifMatch?: string }): Promise<{ resource: T; created: boolean }>;
   patch(ctx: AuditContext, type: string, id: string, operations: unknown, options?: { ifMatch?: string }): Promise<Resource>;
   delete(ctx: AuditContext, type: string, id: string, options?: { ifMatch?: string }): Promise<void>;
-  search(ctx: AuditContext, type: string, query: Query, options?: { lenient?: boolean }): Promise<SearchOutcome>;
+  /** `where`: predicates a workflow adds to the query's (e.g. a worklist's view), under the same access rules. */
+  search(ctx: AuditContext, type: string, query: Query, options?: { lenient?: boolean; where?: readonly Predicate[] }): Promise<SearchOutcome>;
   history(ctx: AuditContext, type: string | undefined, id: string | undefined, query: HistoryQuery): Promise<{ entries: HistoryEntry[]; total: number }>;
   validate(resource: Resource, profiles?: string[]): OperationOutcomeIssue[];
   /** Runs `fn` with a service whose every write (and audit) commits atomically. */
   transaction<T>(fn: (svc: ResourceService) => Promise<T>): Promise<T>;
+  /** Inside `transaction`: holds `key` until commit (Storage.lock), e.g. before a transaction Bundle's conditional create. */
+  lock(key: string): Promise<void>;
+}
+
+/**
+ * The predicates a search runs: the query's, the workflow's `where` and the caller's visibility filter — unless a
+ * `where` predicate already implies the filter (a requis' worklist "owner ∈ my roles and communities" lists only
+ * dossiers visibility lets them see), so that the rule's EXISTS alternatives are not tested again on every candidate.
+ */
+export function searchPredicates(query: readonly Predicate[], where: readonly Predicate[], filter: Predicate | undefined): Predicate[] {
+  const needed = filter && !where.some((w) => implies(w, filter)) ? [filter] : [];
+  return [...query, ...where, ...needed];
 }
 
 /** FHIR R4 id datatype: 1–64 of [A-Za-z0-9-.]. */
@@ -116,6 +135,53 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     return r;
   }
 
+  const restriction = (ctx: AuditContext, type: string, s: Storage) => deps.visibility?.filter(ctx.principal, type, s);
+
+  /** The subset of `resources` the caller may see under the visibility rules (one indexed query per restricted type). */
+  async function visibleSubset<T extends Resource>(ctx: AuditContext, s: Storage, resources: T[]): Promise<T[]> {
+    if (!deps.visibility || resources.length === 0) return resources;
+    const byType = new Map<string, Set<string>>();
+    for (const r of resources) if (r.id) (byType.get(r.resourceType) ?? byType.set(r.resourceType, new Set()).get(r.resourceType))?.add(r.id);
+    const hidden = new Set<string>();
+    for (const [type, ids] of byType) {
+      const filter = await restriction(ctx, type, s);
+      if (!filter) continue;
+      const found = await s.resources.search({
+        resourceType: type, predicates: [{ t: 'id', ids: [...ids] }, filter], sort: [], count: ids.size, offset: 0,
+        total: 'none', include: [], revinclude: [],
+      });
+      const seen = new Set(found.resources.map((r) => r.id));
+      for (const id of ids) if (!seen.has(id)) hidden.add(`${type}/${id}`);
+    }
+    return hidden.size === 0 ? resources : resources.filter((r) => !hidden.has(refOf(r)));
+  }
+
+  /** Throws 404 when the caller may not see `r`: a resource outside one's dossiers does not exist for them. */
+  async function mustSee<T extends Resource>(ctx: AuditContext, s: Storage, r: T): Promise<T> {
+    visible(ctx, r);
+    if ((await visibleSubset(ctx, s, [r])).length === 0) throw errors.notFound(`${r.resourceType}/${r.id} not found`);
+    // A Binary is seen through its securityContext (R4 binary.html#security): e.g. the DocumentReference it is the content of.
+    const context = r.resourceType === 'Binary' ? /^([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec((r as Binary).securityContext?.reference ?? '') : null;
+    if (context && (await visibleSubset(ctx, s, [{ resourceType: context[1], id: context[2] } as Resource])).length === 0) {
+      throw errors.notFound(`${r.resourceType}/${r.id} not found`);
+    }
+    return r;
+  }
+
+  /** Writing into a dossier (Communication.partOf, a step's Task.partOf, Provenance.target) needs to see it. */
+  async function checkDossierLinks(ctx: AuditContext, s: Storage, resource: Resource): Promise<void> {
+    if (!deps.visibility) return;
+    const rec = resource as unknown as Record<string, unknown>;
+    const refs = ['partOf', 'target'].flatMap((k) => (Array.isArray(rec[k]) ? rec[k] as unknown[] : rec[k] ? [rec[k]] : []))
+      .map((r) => (r as { reference?: unknown }).reference)
+      .filter((r): r is string => typeof r === 'string' && /^Task\/[A-Za-z0-9\-.]{1,64}$/.test(r));
+    if (refs.length === 0 || !(await restriction(ctx, 'Task', s))) return;
+    const tasks = refs.map((r) => ({ resourceType: 'Task', id: r.slice(5) }) as Resource);
+    const seen = new Set((await visibleSubset(ctx, s, tasks)).map(refOf));
+    const outside = refs.find((r) => !seen.has(r));
+    if (outside) throw errors.forbidden(`${outside} is not a télédossier you take part in`);
+  }
+
   async function findOne(ctx: AuditContext, type: string, query: Query, s: Storage): Promise<Resource | undefined> {
     if (Object.keys(query).length === 0) throw errors.badRequest('A conditional request needs search criteria');
     const parsed = parseSearch(registry, type, query, { defaultCount: 2, maxCount: 2 });
@@ -144,29 +210,39 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
       checkWrite(ctx, undefined, resource);
       const doCreate = async (s: Storage) => {
         if (options.ifNoneExist) {
+          // Match-or-create is serialised on its criteria until commit: two concurrent ones never both create.
+          await s.lock(conditionalLockKey(resource.resourceType, options.ifNoneExist));
           const existing = await findOne(ctx, resource.resourceType, options.ifNoneExist, s);
           if (existing) return { resource: existing as typeof resource, created: false };
         }
+        await checkDossierLinks(ctx, s, resource);
         const { id: _ignored, ...body } = resource;
         const stored = await s.resources.create({ ...body, resourceType: resource.resourceType } as typeof resource, { id: options.id });
         await afterWrite(s, ctx, { interaction: 'create', resource: stored });
         return { resource: stored, created: true };
       };
-      return audited(ctx, resource.resourceType, (r) => ({ interaction: 'create', action: 'C', entities: [refOf(r.resource)] }), doCreate, true);
+      // The lock holds until commit, so a conditional create always runs in a transaction (joined when inside one).
+      const run = options.ifNoneExist ? (s: Storage) => s.transaction(doCreate) : doCreate;
+      return audited(ctx, resource.resourceType, (r) => ({ interaction: 'create', action: 'C', entities: [refOf(r.resource)] }), run, true);
     },
 
     async read<T extends Resource>(ctx: AuditContext, type: string, id: string): Promise<T> {
       knownType(type);
       guard(ctx, 'read', type);
       return audited(ctx, type, (r) => ({ interaction: 'read', action: 'R', entities: [refOf(r)] }),
-        async (s) => visible(ctx, await s.resources.read<T>(type, id)), false);
+        async (s) => mustSee(ctx, s, await s.resources.read<T>(type, id)), false);
     },
 
     async vread<T extends Resource>(ctx: AuditContext, type: string, id: string, versionId: string): Promise<T> {
       knownType(type);
       guard(ctx, 'read', type);
       return audited(ctx, type, (r) => ({ interaction: 'vread', action: 'R', entities: [`${refOf(r)}/_history/${versionId}`] }),
-        async (s) => visible(ctx, await s.resources.vread<T>(type, id, versionId)), false);
+        async (s) => {
+          const version = visible(ctx, await s.resources.vread<T>(type, id, versionId));
+          // Visibility follows the dossier as it is now; an old version of a dossier one left is not shown.
+          if ((await visibleSubset(ctx, s, [{ resourceType: type, id } as Resource])).length === 0) throw errors.notFound(`${type}/${id} not found`);
+          return version;
+        }, false);
     },
 
     async update(ctx, resource, options = {}) {
@@ -178,8 +254,12 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
       return audited(ctx, resource.resourceType, (r) => ({ interaction: 'update', action: r.created ? 'C' : 'U', entities: [refOf(r.resource)] }),
         async (s) => {
           const existing = await readIfPresent(s, resource.resourceType, resource.id as string);
-          if (existing) guard(ctx, 'update', existing.resourceType, existing);
+          if (existing) {
+            guard(ctx, 'update', existing.resourceType, existing);
+            await mustSee(ctx, s, existing);
+          }
           checkWrite(ctx, existing, resource);
+          await checkDossierLinks(ctx, s, resource);
           const result = await s.resources.update(resource, options);
           await afterWrite(s, ctx, { interaction: result.created ? 'create' : 'update', resource: result.resource, previous: existing });
           return result;
@@ -227,7 +307,10 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
       guard(ctx, 'delete', type);
       await audited(ctx, type, () => ({ interaction: 'delete', action: 'D', entities: [`${type}/${id}`] }), async (s) => {
         const existing = await readIfPresent(s, type, id);
-        if (existing) guard(ctx, 'delete', type, existing);
+        if (existing) {
+          guard(ctx, 'delete', type, existing);
+          await mustSee(ctx, s, existing);
+        }
         await s.resources.delete(type, id, options);
         if (existing) await afterWrite(s, ctx, { interaction: 'delete', resource: existing });
       }, true);
@@ -244,9 +327,11 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
         interaction: 'search-type', action: 'E', query: `${type}?${queryString}`,
         entities: [...r.resources, ...r.included].map(refOf),
       }), async (s) => {
-        const result = await s.resources.search(parsed);
+        const filter = await restriction(ctx, type, s);
+        const predicates = searchPredicates(parsed.predicates, options.where ?? [], filter);
+        const result = await s.resources.search({ ...parsed, predicates });
         const resources = result.resources.filter((r) => access.canSee(ctx.principal, r));
-        const included = result.included.filter((r) => access.canSee(ctx.principal, r));
+        const included = await visibleSubset(ctx, s, result.included.filter((r) => access.canSee(ctx.principal, r)));
         // Hidden matches are not counted either.
         const hidden = result.resources.length - resources.length;
         return { ...result, resources, included, total: result.total === undefined ? undefined : result.total - hidden, parsed };
@@ -261,13 +346,18 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
         entities: r.entries.map((e) => `${e.resourceType}/${e.id}/_history/${e.versionId}`),
       }), async (s) => {
         const h = await s.resources.history(type, id, query);
-        const entries = h.entries.filter((e) => !e.resource || access.canSee(ctx.principal, e.resource));
+        const shown = new Set((await visibleSubset(ctx, s, h.entries.map((e) => ({ resourceType: e.resourceType, id: e.id }) as Resource))).map(refOf));
+        const entries = h.entries.filter((e) => shown.has(`${e.resourceType}/${e.id}`) && (!e.resource || access.canSee(ctx.principal, e.resource)));
         return { entries, total: h.total - (h.entries.length - entries.length) };
       }, false);
     },
 
     validate(resource, profiles) {
       return validator.check(resource, profiles);
+    },
+
+    lock(key) {
+      return storage.lock(key);
     },
 
     transaction(fn) {

@@ -28,7 +28,12 @@ export type ImageSource = (typeof IMAGE_SOURCES)[number];
 export const DOSSIER_CONTENT_SYSTEM = 'https://teleo.fr/fhir/CodeSystem/teleo-dossier-content';
 export type DossierContentType = 'document' | 'exam' | 'report';
 
-/** The resource types that belong to a dossier and are visible only through it. */
+/**
+ * The resource types that belong to a dossier and are visible only through it (the visit the bureau des entrées
+ * creates, Encounter.basedOn = the ServiceRequest or Task.encounter, and the act billed for it, ChargeItem.context =
+ * that Encounter, included).
+ */
 export const DOSSIER_BOUND_TYPES = [
   'Task', 'ServiceRequest', 'DocumentReference', 'ImagingStudy', 'DiagnosticReport', 'Communication', 'Provenance',
+  'Encounter', 'ChargeItem',
 ] as const;

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { Task } from '@medplum/fhirtypes';
 import { DOSSIER_STATUS_SYSTEM, WORKFLOW_SYSTEM } from './workflow-definition.js';
 import { AVIS_PROGRAMME } from './workflows/avis-programme.js';
-import { createPlatform, ctxOf, dossier, PRINCIPALS, rejection, seedDossier, type Platform } from './test-directory.js';
+import { createPlatform, ctxOf, dossier, PRINCIPALS, REQUESTER, rejection, seedDossier, type Platform } from './test-directory.js';
 
 const user = ctxOf(PRINCIPALS.requerant);
 
@@ -62,7 +62,7 @@ describe('Task status write guard', () => {
   });
 
   it('leaves Tasks outside the teleo-workflow system alone', async () => {
-    const { resource } = await p.svc.create(user, { resourceType: 'Task', status: 'in-progress', intent: 'order' } as Task);
+    const { resource } = await p.svc.create(user, { resourceType: 'Task', status: 'in-progress', intent: 'order', requester: { reference: REQUESTER } } as Task);
     const { resource: done } = await p.svc.update(user, { ...resource, status: 'completed' });
     expect(done.status).to.equal('completed');
   });

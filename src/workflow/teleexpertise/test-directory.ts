@@ -1,5 +1,6 @@
 // Test fixture (not shipped): a real ResourceService on the in-memory storage, with a directory of FHIR R4
 // Practitioner / PractitionerRole / CareTeam / Organization resources and one principal per dossier role.
+import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Resource, Task } from '@medplum/fhirtypes';
 import { loadDefinitions, PLATFORM_RESOURCE_TYPES } from '../../fhir/definitions.js';
@@ -15,10 +16,12 @@ import type { AuditContext } from '../audit.js';
 import { createResourceService, type ResourceService } from '../resource-service.js';
 import { DOSSIER_AUTHOR_URL, TELEO_ROLE_SYSTEM } from './dossier-roles.js';
 import { createTaskStatusGuard, WORKFLOW_VIA } from './task-status-guard.js';
+import { createDossierVisibility } from './dossier-visibility.js';
 import { DOSSIER_STATUS_SYSTEM, WORKFLOW_SYSTEM, type DossierRole, type WorkflowDefinition } from './workflow-definition.js';
 
-loadDefinitions();
-const registry = createSearchRegistry(PLATFORM_RESOURCE_TYPES);
+loadDefinitions(join(process.cwd(), 'profiles'));
+/** The R4 search parameters of the platform's types plus those of profiles/ (the visibility rules use them). */
+export const registry = createSearchRegistry(PLATFORM_RESOURCE_TYPES);
 
 export const REQUESTER = 'PractitionerRole/robert-chiva';
 export const AUTHOR = 'PractitionerRole/petit-chiva';
@@ -78,12 +81,13 @@ const DIRECTORY: Resource[] = [
 
 export interface Platform { storage: Storage; svc: ResourceService }
 
-/** A fresh storage and service (with the Task status guard), the directory loaded. */
-export async function createPlatform(): Promise<Platform> {
-  const storage = createMemoryStorage(registry);
+/** A service (with the Task status guard and dossier visibility) on `storage` (default: a fresh memory twin), the directory loaded. */
+export async function createPlatform(storage: Storage = createMemoryStorage(registry)): Promise<Platform> {
+  const visibility = createDossierVisibility(registry);
   const svc = createResourceService({
     storage, registry, validator: createValidator(new Map()), access: createScopeAccessPolicy(),
     logger: createLogger('silent'), searchDefaults: { defaultCount: 20, maxCount: 1000 }, writeGuards: [createTaskStatusGuard()],
+    visibility, afterWrite: [visibility.afterWrite],
   });
   for (const r of DIRECTORY) await svc.update(SEED, r);
   return { storage, svc };

@@ -9,7 +9,7 @@ import { AVIS_PROGRAMME } from './workflows/avis-programme.js';
 import { TELERADIOLOGIE } from './workflows/teleradiologie.js';
 import { TRANSFERT_IMAGERIE } from './workflows/transfert-imagerie.js';
 import {
-  AUTHOR, createPlatform, ctxOf, EXPERT_2, ownerFor, PRINCIPALS, PROTOCOL, REASON, rejection, REQUESTER, SEED, seedDossier,
+  AUTHOR, createPlatform, EXPERT, ctxOf, EXPERT_2, ownerFor, PRINCIPALS, PROTOCOL, REASON, rejection, REQUESTER, SEED, seedDossier,
   SR_BARE, type Platform,
 } from './test-directory.js';
 
@@ -74,7 +74,7 @@ describe('applyTransition', () => {
     });
 
     it('refuses with 409 a Task that follows no known workflow', async () => {
-      const plain = (await p.svc.create(SEED, { resourceType: 'Task', status: 'requested', intent: 'order' } as Task)).resource;
+      const plain = (await p.svc.create(SEED, { resourceType: 'Task', status: 'requested', intent: 'order', owner: { reference: EXPERT } } as Task)).resource;
       expect((await rejection(run(p, ctxOf(PRINCIPALS.requis), plain.id as string, 'repondre'))).status).to.equal(409);
     });
   });
@@ -164,7 +164,7 @@ describe('applyTransition', () => {
       const [job] = await jobsOf(p, task);
       expect(job.type).to.equal('forward-study');
       expect(job.payload).to.deep.equal({ task: `Task/${task.id}`, version: '2', workflow: 'transfert-imagerie', transition: 'receptionner' });
-      expect(job.orderingKey).to.equal(`Task/${task.id}`);
+      expect(job.orderingKey).to.equal(`Task/${task.id}#forward-study`);
     });
   });
 

@@ -39,7 +39,7 @@ const OWNER_TYPES = new Set(['PractitionerRole', 'Practitioner', 'CareTeam', 'Or
 const FINAL_REPORT = new Set(['final', 'amended', 'corrected', 'appended']);
 const VOID_ENCOUNTER = new Set(['cancelled', 'entered-in-error']);
 
-/** Job type = the trigger; one job per trigger, idempotent per Task version. */
+/** Job type = the trigger; one job per trigger, idempotent per Task version, ordered per (Task, trigger). */
 export interface TriggerJobPayload extends Record<string, unknown> {
   task: string;
   version: string;
@@ -107,7 +107,9 @@ export async function applyTransition(deps: TransitionDeps, ctx: AuditContext, t
       provenanceOf(versionRef, now, ctx, transition, acting, task.requester));
     for (const trigger of transition.triggers ?? []) {
       const payload: TriggerJobPayload = { task: `Task/${taskId}`, version: String(updated.meta?.versionId), workflow: def.code, transition: transition.code };
-      await t.jobs.enqueue(trigger, payload, { idempotencyKey: `${versionRef}#${trigger}`, orderingKey: `Task/${taskId}` });
+      // Ordered per dossier AND trigger: a study forward retrying against a PACS that is down must not hold back the
+      // dossier's notifications, while two report sends for the same dossier still leave in order.
+      await t.jobs.enqueue(trigger, payload, { idempotencyKey: `${versionRef}#${trigger}`, orderingKey: `Task/${taskId}#${trigger}` });
     }
     return updated;
   });
