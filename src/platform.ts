@@ -30,6 +30,9 @@ import { worklistOperation } from './http/worklist-operation.js';
 import { wakeOnCommit } from './jobs/wake-on-commit.js';
 import { createNotifications, NOTIFICATION_JOB_TYPES, notificationsConfigOf } from './notifications/notification-jobs.js';
 import { subscriptionResendOperation } from './http/subscription-resend-operation.js';
+import { startDimseGateway, type DimseGateway } from './dicom/dimse-gateway.js';
+import { createPostgresInstanceIndex } from './postgres/postgres-instance-index.js';
+import { createInstanceStore } from './workflow/imaging/instance-store.js';
 
 export interface RunningPlatform {
   readonly url: string;
@@ -37,6 +40,8 @@ export interface RunningPlatform {
   readonly storage: Storage;
   readonly jobs: JobRunner;
   readonly logger: Logger;
+  /** The DIMSE listener's port, when DICOM_PORT is set. */
+  readonly dicomPort?: number;
   stop(): Promise<void>;
 }
 
@@ -107,12 +112,19 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   await notifications.connect({ svc, baseUrl, server, authenticate: (h) => authenticator.authenticate(h) });
   await jobs.start();
   attached.handler = app;
+  // DICOM C-ECHO/C-STORE listener (disabled unless DICOM_PORT is set); audit jobs go through the same queue.
+  const dicom: DimseGateway | undefined = config.dicomPort === undefined ? undefined : await startDimseGateway({
+    port: config.dicomPort, aeTitle: config.dicomAeTitle, knownAes: config.dicomKnownAes,
+    acceptUnknownAes: config.dicomAcceptUnknownAes, maxAssociations: config.dicomMaxAssociations,
+    store: createInstanceStore({ blobs, index: createPostgresInstanceIndex(db) }), logger: logger.child({ component: 'dicom' }),
+  });
   logger.info('listening', { http: url, fhir: baseUrl });
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     logger.info('shutting down: no new connections, draining requests');
     await notifications.disconnect();
+    await dicom?.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const timeout = new Promise<void>((resolve) => setTimeout(() => { server.closeAllConnections(); resolve(); }, config.shutdownTimeoutMs).unref());
@@ -123,5 +135,5 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     await storage.close();
     logger.info('stopped');
   })());
-  return { url, port, storage, jobs, logger, stop };
+  return { url, port, storage, jobs, logger, dicomPort: dicom?.port, stop };
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { IssuerConfig } from '../http/auth/jwt-authenticator.js';
+import { DIMSE_OPERATIONS, type KnownAe } from '../dicom/association-policy.js';
 import type { LogLevel } from '../kernel/logger.js';
 
 export interface Config {
@@ -38,6 +39,14 @@ export interface Config {
   readonly escalationDelaySeconds: number;
   /** Per urgent workflow code: `{ "delaySeconds": 600, "backup": ["PractitionerRole/…"] }`. */
   readonly escalation: Readonly<Record<string, { readonly delaySeconds?: number; readonly backup?: readonly string[] }>>;
+  /** DIMSE listener port; unset = no DICOM listener. */
+  readonly dicomPort?: number;
+  readonly dicomAeTitle: string;
+  /** Remote AEs allowed to associate: `[{ "aeTitle", "host"?, "port"?, "operations": ["echo", "store"] }]`. */
+  readonly dicomKnownAes: readonly KnownAe[];
+  /** Accept associations from AEs not in `dicomKnownAes` (echo and store). Default false. */
+  readonly dicomAcceptUnknownAes: boolean;
+  readonly dicomMaxAssociations: number;
 }
 
 export class ConfigError extends Error {
@@ -113,6 +122,18 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       && (w.delaySeconds === undefined || (Number.isInteger(w.delaySeconds) && w.delaySeconds >= 0))
       && (w.backup === undefined || (Array.isArray(w.backup) && w.backup.every((r: unknown) => typeof r === 'string' && /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(r))))),
     'a JSON object mapping a workflow code to { "delaySeconds": <integer>, "backup": ["PractitionerRole/<id>", …] }');
+  const dicomKnownAes = json<KnownAe[]>('DICOM_KNOWN_AES', 'dicomKnownAes', [],
+    (v) => Array.isArray(v) && v.every((ae) => typeof ae === 'object' && ae !== null
+      && typeof ae.aeTitle === 'string' && /^[^\\]{1,16}$/.test(ae.aeTitle.trim())
+      && (ae.host === undefined || typeof ae.host === 'string')
+      && (ae.port === undefined || (Number.isInteger(ae.port) && ae.port > 0 && ae.port < 65536))
+      && Array.isArray(ae.operations) && ae.operations.every((o: unknown) => DIMSE_OPERATIONS.includes(o as KnownAe['operations'][number]))),
+    `a JSON array of { "aeTitle": <1-16 characters>, "host"?: <IP or name>, "port"?: <port>, "operations": [${DIMSE_OPERATIONS.map((o) => `"${o}"`).join(', ')}] }`);
+  const dicomAeTitle = str('DICOM_AE_TITLE', 'dicomAeTitle', 'TELEO') as string;
+  if (!/^[^\\]{1,16}$/.test(dicomAeTitle.trim())) problems.push('DICOM_AE_TITLE must be 1 to 16 characters without backslash');
+  const dicomUnknownRaw = str('DICOM_ACCEPT_UNKNOWN_AES', 'dicomAcceptUnknownAes', 'false');
+  if (dicomUnknownRaw !== 'true' && dicomUnknownRaw !== 'false') problems.push('DICOM_ACCEPT_UNKNOWN_AES must be true or false');
+  const dicomPortRaw = pick('DICOM_PORT', 'dicomPort');
   const smtpUrl = str('SMTP_URL', 'smtpUrl');
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) problems.push('SMTP_URL must start with smtp:// or smtps://');
 
@@ -141,6 +162,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     smsEmailGateway: str('SMS_EMAIL_GATEWAY', 'smsEmailGateway'),
     escalationDelaySeconds: int('ESCALATION_DELAY_S', 'escalationDelaySeconds', 900, 0, 7 * 24 * 3600),
     escalation,
+    dicomPort: dicomPortRaw === undefined || dicomPortRaw === '' ? undefined : int('DICOM_PORT', 'dicomPort', 11112, 0, 65535),
+    dicomAeTitle: dicomAeTitle.trim(),
+    dicomKnownAes,
+    dicomAcceptUnknownAes: dicomUnknownRaw === 'true',
+    dicomMaxAssociations: int('DICOM_MAX_ASSOCIATIONS', 'dicomMaxAssociations', 20, 1, 1000),
     ...overrides,
   };
   if (!config.devIssuer && config.issuers.length === 0) {

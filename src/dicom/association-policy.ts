@@ -1,0 +1,132 @@
+// PS3.8 §7.1 / §9.3.3–9.3.4 association acceptance: known AEs, allowed operations, association limit, and the
+// presentation contexts (PS3.4 Annex A Verification, Annex B Storage) and transfer syntaxes (PS3.5 §10) we accept.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+
+export type DimseOperation = 'echo' | 'store';
+export const DIMSE_OPERATIONS: readonly DimseOperation[] = ['echo', 'store'];
+
+/** A remote application entity allowed to open associations with us. */
+export interface KnownAe {
+  readonly aeTitle: string;
+  /** IP address or host name the AE connects from; absent = any host. */
+  readonly host?: string;
+  /** Its own DIMSE port (for C-MOVE destinations and forwarding; unused by the SCP). */
+  readonly port?: number;
+  readonly operations: readonly DimseOperation[];
+}
+
+export interface AssociationPolicy {
+  /** Our AE title: associations calling another title are refused. */
+  readonly aeTitle: string;
+  readonly knownAes: readonly KnownAe[];
+  /** Accept callers not in `knownAes` (with echo and store). Default false: they are refused. */
+  readonly acceptUnknownAes: boolean;
+  readonly maxAssociations: number;
+}
+
+export interface AssociationRequest {
+  readonly callingAe: string;
+  readonly calledAe: string;
+  readonly remoteAddress: string;
+  /** Associations currently open (this one not included). */
+  readonly active: number;
+}
+
+/** A-ASSOCIATE-RJ parameters (PS3.8 Table 9-21). */
+export type Rejection =
+  | { readonly result: 'permanent'; readonly source: 'service-user'; readonly reason: 'calling-ae-not-recognized' | 'called-ae-not-recognized' }
+  | { readonly result: 'transient'; readonly source: 'service-provider-presentation'; readonly reason: 'local-limit-exceeded' };
+
+export type AssociationDecision =
+  | { readonly accept: true; readonly operations: ReadonlySet<DimseOperation> }
+  | { readonly accept: false; readonly rejection: Rejection };
+
+export const VERIFICATION_SOP_CLASS = '1.2.840.10008.1.1';
+
+/** Storage SOP classes (PS3.4 Table B.5-1): the 1.2.840.10008.5.1.4.1.1 arc, plus those registered outside it. */
+const STORAGE_ARC = '1.2.840.10008.5.1.4.1.1.';
+const STORAGE_OUTSIDE_ARC = new Set([
+  '1.2.840.10008.5.1.4.34.7', '1.2.840.10008.5.1.4.34.10', // RT Beams Delivery Instruction, RT Patient Position Acquisition Instruction
+  '1.2.840.10008.5.1.4.38.1', '1.2.840.10008.5.1.4.39.1', // Hanging Protocol, Color Palette
+  '1.2.840.10008.5.1.4.43.1', '1.2.840.10008.5.1.4.44.1', '1.2.840.10008.5.1.4.45.1', // Implant templates
+]);
+
+export function isStorageSopClass(uid: string): boolean {
+  return uid.startsWith(STORAGE_ARC) || STORAGE_OUTSIDE_ARC.has(uid);
+}
+
+/** Transfer syntaxes accepted for storage (stored as received, never transcoded), PS3.5 §10 and Annex A. */
+export const STORAGE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
+  '1.2.840.10008.1.2', // Implicit VR Little Endian
+  '1.2.840.10008.1.2.1', // Explicit VR Little Endian
+  '1.2.840.10008.1.2.1.99', // Deflated Explicit VR Little Endian
+  '1.2.840.10008.1.2.2', // Explicit VR Big Endian (retired, still sent by old modalities)
+  '1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.51', // JPEG Baseline, Extended
+  '1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70', // JPEG Lossless, Lossless SV1
+  '1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81', // JPEG-LS Lossless, Near-Lossless
+  '1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91', // JPEG 2000 Lossless, JPEG 2000
+  '1.2.840.10008.1.2.4.201', '1.2.840.10008.1.2.4.202', '1.2.840.10008.1.2.4.203', // HTJ2K
+  '1.2.840.10008.1.2.5', // RLE Lossless
+  '1.2.840.10008.1.2.4.100', '1.2.840.10008.1.2.4.101', '1.2.840.10008.1.2.4.102', '1.2.840.10008.1.2.4.103', // MPEG-2, MPEG-4
+  '1.2.840.10008.1.2.4.104', '1.2.840.10008.1.2.4.105', '1.2.840.10008.1.2.4.106', // MPEG-4 stereo/2D/3D
+  '1.2.840.10008.1.2.4.107', '1.2.840.10008.1.2.4.108', // HEVC
+]);
+
+const UNCOMPRESSED_VERIFICATION = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
+
+const trimAe = (ae: string): string => ae.trim(); // PS3.5 Table 6.2-1 AE: leading/trailing spaces are not significant
+
+function normaliseAddress(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+}
+
+async function hostMatches(host: string, remoteAddress: string): Promise<boolean> {
+  const remote = normaliseAddress(remoteAddress);
+  if (isIP(host)) return normaliseAddress(host) === remote;
+  try {
+    return (await lookup(host, { all: true })).some((a) => normaliseAddress(a.address) === remote);
+  } catch {
+    return false;
+  }
+}
+
+export async function decideAssociation(policy: AssociationPolicy, req: AssociationRequest): Promise<AssociationDecision> {
+  if (trimAe(req.calledAe) !== trimAe(policy.aeTitle)) {
+    return { accept: false, rejection: { result: 'permanent', source: 'service-user', reason: 'called-ae-not-recognized' } };
+  }
+  const calling = trimAe(req.callingAe);
+  const candidates = policy.knownAes.filter((ae) => trimAe(ae.aeTitle) === calling);
+  let operations: ReadonlySet<DimseOperation> | undefined;
+  for (const ae of candidates) {
+    if (!ae.host || await hostMatches(ae.host, req.remoteAddress)) {
+      operations = new Set(ae.operations);
+      break;
+    }
+  }
+  if (!operations && candidates.length === 0 && policy.acceptUnknownAes) operations = new Set(DIMSE_OPERATIONS);
+  if (!operations) {
+    return { accept: false, rejection: { result: 'permanent', source: 'service-user', reason: 'calling-ae-not-recognized' } };
+  }
+  if (req.active >= policy.maxAssociations) {
+    return { accept: false, rejection: { result: 'transient', source: 'service-provider-presentation', reason: 'local-limit-exceeded' } };
+  }
+  return { accept: true, operations };
+}
+
+/** PS3.8 §9.3.3.2 presentation context result for one proposed context. */
+export type ContextResult =
+  | { readonly accept: string }
+  | { readonly reject: 'user-rejection' | 'abstract-syntax-not-supported' | 'transfer-syntaxes-not-supported' };
+
+/** Accepts the first proposed transfer syntax we support (the sender lists its preferred, usually its file's, first). */
+export function decideContext(abstractSyntax: string, proposed: readonly string[], operations: ReadonlySet<DimseOperation>): ContextResult {
+  let operation: DimseOperation;
+  let supported: ReadonlySet<string>;
+  if (abstractSyntax === VERIFICATION_SOP_CLASS) [operation, supported] = ['echo', UNCOMPRESSED_VERIFICATION];
+  else if (isStorageSopClass(abstractSyntax)) [operation, supported] = ['store', STORAGE_TRANSFER_SYNTAXES];
+  else return { reject: 'abstract-syntax-not-supported' };
+  if (!operations.has(operation)) return { reject: 'user-rejection' };
+  const chosen = proposed.find((ts) => supported.has(ts));
+  return chosen ? { accept: chosen } : { reject: 'transfer-syntaxes-not-supported' };
+}

@@ -1,0 +1,188 @@
+// DIMSE gateway (PS3.7 §9.1, PS3.8 upper layer) over dcmjs-dimse: C-ECHO and C-STORE SCP. Translates only: the
+// association policy decides who may do what, the store service decides what a received object becomes.
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { Writable } from 'node:stream';
+import dimse from 'dcmjs-dimse';
+import type { Logger } from '../kernel/logger.js';
+import type { InstanceStore, StoreOutcome } from '../workflow/imaging/instance-store.js';
+import { decideAssociation, decideContext, type AssociationPolicy, type DimseOperation, type Rejection } from './association-policy.js';
+import { cStoreFailureOf, cStoreStatusOf, DatasetSink, type CStoreStatus } from './c-store.js';
+
+const { Scp, Server, Dataset } = dimse;
+const { CEchoResponse, CStoreResponse } = dimse.responses;
+const { Status, PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse.constants;
+
+type Association = InstanceType<typeof dimse.association.Association>;
+type PresentationContext = InstanceType<typeof dimse.association.PresentationContext>;
+type CEchoRequest = InstanceType<typeof dimse.requests.CEchoRequest>;
+type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
+type CEchoResponseT = InstanceType<typeof CEchoResponse>;
+type CStoreResponseT = InstanceType<typeof CStoreResponse>;
+type DatasetT = InstanceType<typeof Dataset>;
+
+export interface DimseGatewayOptions extends AssociationPolicy {
+  /** TCP port; 0 picks a free one (tests). */
+  readonly port: number;
+  readonly store: InstanceStore;
+  readonly logger: Logger;
+  /** Maximum PDU length we receive (PS3.8 D.1); default 1 MiB. */
+  readonly maxPduLength?: number;
+}
+
+export interface DimseGateway {
+  readonly port: number;
+  /**
+   * Stops listening, closes open associations, and waits for the stores they started: a data set still arriving is
+   * abandoned (nothing indexed, its temporary file removed); one complete is indexed or not, never half.
+   */
+  close(): Promise<void>;
+}
+
+function rejectionParams(r: Rejection): [number, number, number] {
+  const reason = r.reason === 'calling-ae-not-recognized' ? RejectReason.CallingAeNotRecognized
+    : r.reason === 'called-ae-not-recognized' ? RejectReason.CalledAeNotRecognized : RejectReason.LocalLimitExceeded;
+  return [
+    r.result === 'permanent' ? RejectResult.Permanent : RejectResult.Transient,
+    r.source === 'service-user' ? RejectSource.ServiceUser : RejectSource.ServiceProviderPresentation,
+    reason,
+  ];
+}
+
+const CONTEXT_RESULT = {
+  'user-rejection': PresentationContextResult.RejectUser,
+  'abstract-syntax-not-supported': PresentationContextResult.RejectAbstractSyntaxNotSupported,
+  'transfer-syntaxes-not-supported': PresentationContextResult.RejectTransferSyntaxesNotSupported,
+} as const;
+
+/** The socket dcmjs-dimse keeps on each connection (untyped upstream). */
+const socketOf = (scp: object): Socket => (scp as { socket: Socket }).socket;
+
+export async function startDimseGateway(options: DimseGatewayOptions): Promise<DimseGateway> {
+  const { store, logger } = options;
+  const maxPduLength = options.maxPduLength ?? 1024 * 1024;
+  let active = 0;
+  // dcmjs-dimse logs through a loglevel logger of its own; failures reach us as events and are logged here.
+  dimse.log.setLevel('silent');
+
+  class GatewayScp extends Scp {
+    private operations: ReadonlySet<DimseOperation> = new Set();
+    private counted = false;
+    private callingAe = '';
+    private calledAe = '';
+    private sink?: DatasetSink;
+    /** The store started for each C-STORE data set, found again from the placeholder data set of its request. */
+    private readonly pending = new WeakMap<DatasetT, Promise<StoreOutcome>>();
+
+    constructor(socket: Socket, opts?: ConstructorParameters<typeof Scp>[1]) {
+      super(socket, opts);
+      this.on('close', () => {
+        if (this.counted) active--;
+        this.counted = false;
+        this.sink?.destroy(new Error('association closed before the data set was complete'));
+      });
+    }
+
+    override associationRequested(association: Association): void {
+      this.callingAe = association.getCallingAeTitle().trim();
+      this.calledAe = association.getCalledAeTitle().trim();
+      const remoteAddress = socketOf(this).remoteAddress ?? '';
+      void decideAssociation(options, { callingAe: this.callingAe, calledAe: this.calledAe, remoteAddress, active }).then((decision) => {
+        if (!decision.accept) {
+          logger.warn('DICOM association refused', { callingAe: this.callingAe, calledAe: this.calledAe, remoteAddress, ...decision.rejection });
+          this.sendAssociationReject(...rejectionParams(decision.rejection));
+          return;
+        }
+        this.operations = decision.operations;
+        active++;
+        this.counted = true;
+        association.setMaxPduLength(maxPduLength);
+        for (const { id } of association.getPresentationContexts()) {
+          const context = association.getPresentationContext(id);
+          const result = decideContext(context.getAbstractSyntaxUid(), context.getTransferSyntaxUids(), this.operations);
+          if ('accept' in result) context.setResult(PresentationContextResult.Accept, result.accept);
+          else context.setResult(CONTEXT_RESULT[result.reject]);
+        }
+        this.sendAssociationAccept();
+      });
+    }
+
+    override associationReleaseRequested(): void {
+      this.sendAssociationReleaseResponse();
+    }
+
+    override cEchoRequest(request: CEchoRequest, callback: (response: CEchoResponseT) => void): void {
+      const response = CEchoResponse.fromRequest(request);
+      response.setStatus(Status.Success);
+      callback(response);
+    }
+
+    /** Called on the data set's first fragment: the store starts now and reads the fragments as they arrive. */
+    override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): DatasetSink {
+      const socket = socketOf(this);
+      const sink = new DatasetSink({ pause: () => socket.pause(), resume: () => socket.resume() }, maxPduLength);
+      this.sink = sink;
+      const outcome = store.store({
+        sopClassUid: request.getAffectedSopClassUid(), sopInstanceUid: request.getAffectedSopInstanceUid(),
+        transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
+        dataset: sink.source, source: { callingAe: this.callingAe, calledAe: this.calledAe, remoteAddress: socket.remoteAddress },
+      });
+      outcome.catch(() => undefined); // observed when the request completes, or abandoned with the association
+      inFlight.add(outcome);
+      void outcome.finally(() => inFlight.delete(outcome)).catch(() => undefined);
+      sinkOutcomes.set(sink, outcome);
+      return sink;
+    }
+
+    /** Called after the last fragment: no data set is built in memory, the request carries a placeholder. */
+    override createDatasetFromStoreWritableStream(writable: Writable, context: PresentationContext, callback: (dataset: DatasetT) => void): void {
+      const placeholder = new Dataset({}, context.getAcceptedTransferSyntaxUid());
+      const outcome = sinkOutcomes.get(writable);
+      if (outcome) this.pending.set(placeholder, outcome);
+      if (this.sink === writable) this.sink = undefined;
+      callback(placeholder);
+    }
+
+    override cStoreRequest(request: CStoreRequest, callback: (response: CStoreResponseT) => void): void {
+      const dataset = request.getDataset();
+      const outcome = dataset && this.pending.get(dataset);
+      const answer = (s: CStoreStatus): void => {
+        const response = CStoreResponse.fromRequest(request);
+        response.setStatus(s.status);
+        if (s.comment) response.setErrorComment(s.comment);
+        callback(response);
+      };
+      if (!outcome) return answer(cStoreFailureOf(new Error('no data set')));
+      outcome.then(cStoreStatusOf, (e: unknown) => {
+        logger.error('C-STORE failed', { callingAe: this.callingAe, sopInstanceUid: request.getAffectedSopInstanceUid(), error: String(e) });
+        return cStoreFailureOf(e);
+      }).then(answer, () => undefined);
+    }
+
+    override abort(): void {
+      this.sink?.destroy(new Error('association aborted'));
+    }
+  }
+
+  const sinkOutcomes = new WeakMap<Writable, Promise<StoreOutcome>>();
+  const inFlight = new Set<Promise<StoreOutcome>>();
+  const server = new Server(GatewayScp as unknown as typeof Scp);
+  server.on('networkError', (e: Error) => logger.warn('DICOM network error', { error: e.message }));
+  const net = (): NetServer => (server as unknown as { server: NetServer }).server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.listen(options.port);
+    net().once('error', reject);
+  });
+  const port = (net().address() as AddressInfo).port;
+  logger.info('DICOM listening', { port, aeTitle: options.aeTitle });
+  return {
+    port,
+    async close() {
+      const listening = net().listening;
+      const closed = new Promise<void>((resolve) => (listening ? net().once('close', () => resolve()) : resolve()));
+      server.close();
+      await closed;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// Instance index port: the DICOM instances held (PS3.4 Annex B storage), their precomputed PS3.18 F.2 metadata, and
+// the quarantine of objects not indexed (conflicting duplicates, unparseable data). Written in one unit of work with jobs.
+import type { DicomJson, InstanceAttributes } from '../imaging/dicom-json.js';
+import type { JobQueue } from './job-queue.js';
+
+/** Who sent an object, as the protocol adapter saw it. */
+export interface InstanceSource {
+  /** Calling AE title (DIMSE) or another channel name (e.g. `STOW-RS`). */
+  readonly callingAe: string;
+  readonly calledAe: string;
+  readonly remoteAddress?: string;
+}
+
+export interface IndexedInstance extends InstanceAttributes, InstanceSource {
+  readonly transferSyntaxUid: string;
+  /** Content address of the Part 10 file in the blob store. */
+  readonly blobKey: string;
+  readonly blobSize: number;
+  /** DICOM JSON without bulk data (PS3.18 F.2), computed once at ingest. */
+  readonly metadata: DicomJson;
+  /** ISO 8601 instant. */
+  readonly receivedAt: string;
+}
+
+export type QuarantineReason =
+  /** Same SOP Instance UID as an indexed instance, different bytes: the first one is kept. */
+  | 'conflict'
+  /** The data set could not be parsed, or lacks a UID it must have. */
+  | 'unparseable'
+  /** The data set's SOP Class / Instance UID differs from the one the command announced. */
+  | 'mismatch';
+
+export interface QuarantinedObject extends InstanceSource {
+  readonly id: string;
+  readonly reason: QuarantineReason;
+  readonly detail: string;
+  /** As announced by the sender (the data set may not say). */
+  readonly sopInstanceUid?: string;
+  readonly sopClassUid?: string;
+  readonly transferSyntaxUid?: string;
+  /** The raw bytes as received, as a Part 10 file. */
+  readonly blobKey: string;
+  readonly blobSize: number;
+  readonly receivedAt: string;
+}
+
+export type NewQuarantinedObject = Omit<QuarantinedObject, 'id'>;
+
+/** The result of offering an instance to the index. */
+export type InsertResult =
+  | { readonly kind: 'inserted'; readonly instance: IndexedInstance }
+  /** The SOP Instance UID was already indexed (the caller compares the bytes). */
+  | { readonly kind: 'exists'; readonly existing: IndexedInstance };
+
+/** What a transaction of the index can do: index, quarantine, and enqueue jobs (audit) that commit with them. */
+export interface InstanceIndexTx {
+  /** Indexes the instance unless its SOP Instance UID is already indexed (then returns the one indexed). */
+  insert(instance: IndexedInstance): Promise<InsertResult>;
+  /** Records a quarantined object; the same bytes quarantined twice for the same reason give the first record. */
+  quarantine(entry: NewQuarantinedObject): Promise<QuarantinedObject>;
+  readonly jobs: JobQueue;
+}
+
+export interface InstanceIndex {
+  /** Runs `fn` atomically: its index rows, quarantine records and jobs are committed together or not at all. */
+  transaction<T>(fn: (tx: InstanceIndexTx) => Promise<T>): Promise<T>;
+  get(sopInstanceUid: string): Promise<IndexedInstance | undefined>;
+  /** Instances of a study, in SOP Instance UID order. */
+  listStudy(studyInstanceUid: string): Promise<IndexedInstance[]>;
+  /** Quarantined objects, newest first. */
+  listQuarantine(options?: { limit?: number }): Promise<QuarantinedObject[]>;
+}

@@ -1,0 +1,165 @@
+// The store service (PS3.4 Annex B Storage Service Class, SCP side), protocol-independent: C-STORE and STOW-RS call it.
+// Bytes → durable Part 10 blob (streamed, fsync'd) → metadata parsed → index row + AuditEvent in one transaction.
+import type { Principal } from '../../kernel/principal.js';
+import { DicomParseError, parsePart10Metadata, type ParsedInstance } from '../../imaging/dicom-json.js';
+import { part10File } from '../../imaging/part10-file.js';
+import type { BlobInfo, BlobStore } from '../../store/blob-store.js';
+import type {
+  IndexedInstance, InstanceIndex, InstanceIndexTx, InstanceSource, QuarantinedObject, QuarantineReason,
+} from '../../store/instance-index.js';
+import { queueAudit, type AuditRecord } from '../audit.js';
+
+/** One object as a protocol adapter received it. */
+export interface ReceivedObject {
+  /** As announced by the sender (C-STORE Affected SOP Class / Instance UID). */
+  readonly sopClassUid: string;
+  readonly sopInstanceUid: string;
+  /** The transfer syntax the data set bytes are encoded in (the accepted presentation context's). */
+  readonly transferSyntaxUid: string;
+  /** The data set bytes exactly as received (no File Meta Information), consumed once. */
+  readonly dataset: AsyncIterable<Uint8Array>;
+  readonly source: InstanceSource;
+}
+
+export type StoreOutcome =
+  | { readonly kind: 'stored'; readonly instance: IndexedInstance }
+  /** The same bytes were already stored under this SOP Instance UID: nothing changed. */
+  | { readonly kind: 'identical'; readonly instance: IndexedInstance }
+  /** Another object holds this SOP Instance UID: it is kept; the newcomer went to quarantine. */
+  | { readonly kind: 'conflict'; readonly existing: IndexedInstance; readonly quarantined: QuarantinedObject }
+  /** The object cannot be indexed (unparseable, or not what was announced): kept in quarantine. */
+  | { readonly kind: 'rejected'; readonly reason: Exclude<QuarantineReason, 'conflict'>; readonly detail: string; readonly quarantined: QuarantinedObject };
+
+export interface InstanceStore {
+  store(received: ReceivedObject): Promise<StoreOutcome>;
+}
+
+export interface InstanceStoreOptions {
+  readonly blobs: BlobStore;
+  readonly index: InstanceIndex;
+  /**
+   * Bytes of each object kept in memory for parsing its metadata (everything before Pixel Data). An object larger
+   * than this whose metadata does not fit in it (no Pixel Data, or a header that long) is re-read whole from the blob
+   * store to be parsed. Default 4 MiB.
+   */
+  readonly headerBytes?: number;
+  readonly now?: () => Date;
+}
+
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+/** DICOM audit event ID "DICOM Instances Transferred" (PS3.15 A.5.3.10, DCM 110104). */
+const INSTANCES_TRANSFERRED = { system: DCM, code: '110104', display: 'DICOM Instances Transferred' };
+
+function principalOf(source: InstanceSource): Principal {
+  return { sub: `dicom:${source.callingAe}`, scopes: [], iss: `dicom:${source.calledAe}` };
+}
+
+/** Passes the chunks through while keeping a copy of the first `limit` bytes. */
+function keepingHead(source: AsyncIterable<Uint8Array>, limit: number): { chunks: AsyncGenerator<Uint8Array>; head(): Buffer } {
+  const kept: Buffer[] = [];
+  let size = 0;
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source) {
+      if (size < limit) {
+        const part = Buffer.from(chunk.subarray(0, limit - size)); // a copy: the source may reuse its buffer
+        kept.push(part);
+        size += part.byteLength;
+      }
+      yield chunk;
+    }
+  }
+  return { chunks: chunks(), head: () => Buffer.concat(kept, size) };
+}
+
+async function readWhole(blobs: BlobStore, key: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of await blobs.get(key)) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+export function createInstanceStore(options: InstanceStoreOptions): InstanceStore {
+  const { blobs, index } = options;
+  const headerBytes = options.headerBytes ?? 4 * 1024 * 1024;
+  const now = options.now ?? (() => new Date());
+
+  /**
+   * Metadata of the stored file. An object that fits in the kept head is parsed whole (every value checked); a larger
+   * one is parsed from its head up to Pixel Data, or whole from the blob store when its head does not reach it.
+   */
+  async function parse(head: Buffer, blob: BlobInfo): Promise<ParsedInstance> {
+    if (blob.size <= head.byteLength) return parsePart10Metadata(head, { whole: true });
+    try {
+      const parsed = parsePart10Metadata(head, { whole: false });
+      if (parsed.reachedPixelData) return parsed;
+    } catch (e) {
+      if (!(e instanceof DicomParseError)) throw e;
+    }
+    return parsePart10Metadata(await readWhole(blobs, blob.key), { whole: true });
+  }
+
+  async function audit(tx: InstanceIndexTx, source: InstanceSource, entities: string[], outcome: Pick<AuditRecord, 'outcome' | 'outcomeDesc'>): Promise<void> {
+    await queueAudit(tx.jobs, { principal: principalOf(source), remoteAddress: source.remoteAddress }, {
+      interaction: 'create', action: 'C', entities, subtype: INSTANCES_TRANSFERRED, ...outcome,
+    });
+  }
+
+  async function reject(received: ReceivedObject, blob: BlobInfo, reason: 'unparseable' | 'mismatch', detail: string, receivedAt: string): Promise<StoreOutcome> {
+    const { source } = received;
+    return index.transaction(async (tx) => {
+      const quarantined = await tx.quarantine({
+        reason, detail, sopInstanceUid: received.sopInstanceUid || undefined, sopClassUid: received.sopClassUid || undefined,
+        transferSyntaxUid: received.transferSyntaxUid, blobKey: blob.key, blobSize: blob.size, ...source, receivedAt,
+      });
+      await audit(tx, source, received.sopInstanceUid ? [`urn:oid:${received.sopInstanceUid}`] : [], { outcome: '4', outcomeDesc: `quarantined (${reason}): ${detail}` });
+      return { kind: 'rejected', reason, detail, quarantined };
+    });
+  }
+
+  return {
+    async store(received) {
+      const receivedAt = now().toISOString();
+      const tee = keepingHead(part10File(received, received.dataset), headerBytes);
+      // Durable (fsync'd and renamed) before anything refers to it; an orphan blob after a crash is only garbage.
+      const blob = await blobs.put(tee.chunks);
+
+      let parsed: ParsedInstance;
+      try {
+        parsed = await parse(tee.head(), blob);
+      } catch (e) {
+        if (!(e instanceof DicomParseError)) throw e;
+        return reject(received, blob, 'unparseable', e.message, receivedAt);
+      }
+      const a = parsed.attributes;
+      if (a.sopInstanceUid !== received.sopInstanceUid || a.sopClassUid !== received.sopClassUid) {
+        const detail = a.sopInstanceUid !== received.sopInstanceUid
+          ? `data set SOP Instance UID ${a.sopInstanceUid} differs from the announced ${received.sopInstanceUid}`
+          : `data set SOP Class UID ${a.sopClassUid} differs from the announced ${received.sopClassUid}`;
+        return reject(received, blob, 'mismatch', detail, receivedAt);
+      }
+
+      const instance: IndexedInstance = {
+        ...a, transferSyntaxUid: received.transferSyntaxUid, blobKey: blob.key, blobSize: blob.size,
+        metadata: parsed.metadata, ...received.source, receivedAt,
+      };
+      const entities = [`urn:oid:${a.studyInstanceUid}`, `urn:oid:${a.sopInstanceUid}`];
+      return index.transaction(async (tx): Promise<StoreOutcome> => {
+        const res = await tx.insert(instance);
+        if (res.kind === 'inserted') {
+          await audit(tx, received.source, entities, { outcome: '0' });
+          return { kind: 'stored', instance };
+        }
+        if (res.existing.blobKey === blob.key) {
+          await audit(tx, received.source, entities, { outcome: '0', outcomeDesc: 'identical instance already stored' });
+          return { kind: 'identical', instance: res.existing };
+        }
+        const detail = `SOP Instance UID already stored with other content (${res.existing.blobKey}); first kept`;
+        const quarantined = await tx.quarantine({
+          reason: 'conflict', detail, sopInstanceUid: a.sopInstanceUid, sopClassUid: a.sopClassUid,
+          transferSyntaxUid: received.transferSyntaxUid, blobKey: blob.key, blobSize: blob.size, ...received.source, receivedAt,
+        });
+        await audit(tx, received.source, entities, { outcome: '4', outcomeDesc: `quarantined (conflict): ${detail}` });
+        return { kind: 'conflict', existing: res.existing, quarantined };
+      });
+    },
+  };
+}
