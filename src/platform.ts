@@ -33,6 +33,7 @@ import { subscriptionResendOperation } from './http/subscription-resend-operatio
 import { startDimseGateway, type DimseGateway } from './dicom/dimse-gateway.js';
 import { createPostgresInstanceIndex } from './postgres/postgres-instance-index.js';
 import { createInstanceStore } from './workflow/imaging/instance-store.js';
+import { createImagingStudySync, enqueueStudySync, IMAGING_STUDY_SYNC_JOB } from './workflow/imaging/imaging-study-sync.js';
 
 export interface RunningPlatform {
   readonly url: string;
@@ -83,7 +84,13 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite],
   });
 
-  const jobs = createJobRunner(storage.jobs, { [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers }, logger.child({ component: 'jobs' }));
+  // ImagingStudy kept in step with the DICOM instance index (the FHIR base is known once the listener is bound).
+  const instanceIndex = createPostgresInstanceIndex(db);
+  const bound: { fhirBase?: string } = {};
+  const studySync = createImagingStudySync({ svc, index: instanceIndex, fhirBase: () => bound.fhirBase ?? '', logger: logger.child({ component: 'imaging' }) });
+  const jobs = createJobRunner(storage.jobs, {
+    [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers, [IMAGING_STUDY_SYNC_JOB]: studySync.handler,
+  }, logger.child({ component: 'jobs' }));
   wakeable.runner = jobs;
 
   // Until the app is attached (it needs the bound port for its base URL), requests get a 503 instead of hanging.
@@ -97,6 +104,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   const baseUrl = config.baseUrl ?? `http://localhost:${port}/fhir`;
+  bound.fhirBase = baseUrl;
 
   const profilesByType: Record<string, string[]> = {};
   for (const sd of defs.profiles.values()) if (sd.type && sd.url) (profilesByType[sd.type] ??= []).push(sd.url);
@@ -116,7 +124,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const dicom: DimseGateway | undefined = config.dicomPort === undefined ? undefined : await startDimseGateway({
     port: config.dicomPort, aeTitle: config.dicomAeTitle, knownAes: config.dicomKnownAes,
     acceptUnknownAes: config.dicomAcceptUnknownAes, maxAssociations: config.dicomMaxAssociations,
-    store: createInstanceStore({ blobs, index: createPostgresInstanceIndex(db) }), logger: logger.child({ component: 'dicom' }),
+    store: createInstanceStore({ blobs, index: instanceIndex, onStored: enqueueStudySync, onCommitted: () => jobs.wake() }), logger: logger.child({ component: 'dicom' }),
   });
   logger.info('listening', { http: url, fhir: baseUrl });
 

@@ -43,10 +43,12 @@ export async function recipientsOf(trigger: NotifyTrigger, task: Task, svc: Reso
   }
 }
 
-/** Texts of the step pseudo-transitions (step-notifications.ts). */
+/** Texts of the pseudo-transitions: steps (step-notifications.ts), an exam attached (study-attachment.ts). */
 const STEP_TEXTS: Record<string, string> = {
   'etape-demandee': 'demande d’avis complémentaire',
   'etape-terminee': 'réponse à la demande d’avis complémentaire',
+  // An arriving study attached itself to the dossier (workflow/imaging/study-attachment.ts EXAM_ATTACHED).
+  'examen-rattache': 'nouvel examen d’imagerie rattaché au dossier',
 };
 
 /** The French text of a transition notice (no patient identity: a link to the dossier instead). */

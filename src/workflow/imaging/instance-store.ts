@@ -44,6 +44,10 @@ export interface InstanceStoreOptions {
    */
   readonly headerBytes?: number;
   readonly now?: () => Date;
+  /** Runs in the index transaction of each newly stored instance (e.g. enqueues its study's ImagingStudy sync job). */
+  readonly onStored?: (tx: InstanceIndexTx, instance: IndexedInstance) => Promise<void>;
+  /** Called once that transaction has committed (e.g. wakes the job runner). */
+  readonly onCommitted?: (instance: IndexedInstance) => void;
 }
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -142,10 +146,11 @@ export function createInstanceStore(options: InstanceStoreOptions): InstanceStor
         metadata: parsed.metadata, ...received.source, receivedAt,
       };
       const entities = [`urn:oid:${a.studyInstanceUid}`, `urn:oid:${a.sopInstanceUid}`];
-      return index.transaction(async (tx): Promise<StoreOutcome> => {
+      const outcome = await index.transaction(async (tx): Promise<StoreOutcome> => {
         const res = await tx.insert(instance);
         if (res.kind === 'inserted') {
           await audit(tx, received.source, entities, { outcome: '0' });
+          await options.onStored?.(tx, instance);
           return { kind: 'stored', instance };
         }
         if (res.existing.blobKey === blob.key) {
@@ -160,6 +165,8 @@ export function createInstanceStore(options: InstanceStoreOptions): InstanceStor
         await audit(tx, received.source, entities, { outcome: '4', outcomeDesc: `quarantined (conflict): ${detail}` });
         return { kind: 'conflict', existing: res.existing, quarantined };
       });
+      if (outcome.kind === 'stored') options.onCommitted?.(outcome.instance);
+      return outcome;
     },
   };
 }
