@@ -1,6 +1,6 @@
 // Dossier visibility (ORTIF kit "Moi-même" / "Ma communauté") through the resource service, on the memory twin and PGlite.
 import { expect } from 'chai';
-import type { Binary, Bundle, CareTeam, Communication, DocumentReference, ImagingStudy, Provenance, Resource, Task } from '@medplum/fhirtypes';
+import type { Binary, Bundle, CareTeam, Subscription, Communication, DocumentReference, ImagingStudy, Provenance, Resource, Task } from '@medplum/fhirtypes';
 import { SYSTEM_PRINCIPAL, type Principal } from '../../kernel/principal.js';
 import { openPostgresStorage } from '../../postgres/postgres-storage.js';
 import { createMemoryStorage } from '../../store/memory-storage.js';
@@ -153,6 +153,19 @@ for (const backend of backends) {
         securityContext: { reference: `DocumentReference/${d.doc.id}` } } as Binary)).resource;
       expect((await p.svc.read(ctxOf(PRINCIPALS.requis), 'Binary', binary.id as string)).id).to.equal(binary.id);
       expect((await rejection(p.svc.read(ctxOf(OUTSIDER), 'Binary', binary.id as string))).status).to.equal(404);
+    });
+
+    it("shows a user only their own Subscriptions (criteria and channel headers are theirs)", async () => {
+      const owner = (who: Principal) => ({ url: 'https://teleo.fr/fhir/StructureDefinition/subscription-owner', extension: [
+        { url: 'sub', valueString: who.sub }, { url: 'iss', valueString: who.iss }] });
+      const sub = (await p.svc.create(SEED, { resourceType: 'Subscription', status: 'off', reason: 'worklist', criteria: 'Task?status=requested',
+        channel: { type: 'rest-hook', endpoint: 'https://dpi.example/hook', header: ['Authorization: Bearer secret'] },
+        extension: [owner(PRINCIPALS.requis)] } as Subscription)).resource;
+      expect((await p.svc.read(ctxOf(PRINCIPALS.requis), 'Subscription', sub.id as string)).id).to.equal(sub.id);
+      expect((await rejection(p.svc.read(ctxOf(OUTSIDER), 'Subscription', sub.id as string))).status).to.equal(404);
+      expect(ids(await search(OUTSIDER, 'Subscription', `_id=${sub.id}`))).to.deep.equal([]);
+      const sameSubOtherIssuer = { ...PRINCIPALS.requis, iss: 'another-issuer' };
+      expect(ids(await search(sameSubOtherIssuer, 'Subscription', `_id=${sub.id}`))).to.deep.equal([]);
     });
 
     it('does not filter platform and integration clients acting under system/ scopes', async () => {

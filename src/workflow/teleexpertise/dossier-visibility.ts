@@ -39,6 +39,7 @@ const NOTHING: Predicate = { t: 'id', ids: [] };
 /** The platform's own search parameters (profiles/) the rules use; the R4 ones are always there. */
 const REQUIRED_PARAMS: readonly [string, string][] = [
   ['Task', 'dossier-author'], ['Task', 'sender-community'], ['Task', 'dossier-content'], ['CareTeam', 'managing-organization'],
+  ['Subscription', 'owner-sub'], ['Subscription', 'owner-iss'],
 ];
 
 const split = (ref: string): { targetType: string; targetId: string } | undefined => {
@@ -129,6 +130,14 @@ export async function resolveParty(principal: Principal, storage: Storage): Prom
   return { refs: [...refs], teams, adminOrgs };
 }
 
+/** Subscriptions whose recorded owner (sub and iss) is the principal: sub AND iss, written as NOT (NOT sub OR NOT iss). */
+function ownedBy(principal: Principal): Predicate {
+  return { t: 'not', inner: { t: 'or', preds: [
+    { t: 'not', inner: { t: 'token', code: 'owner-sub', value: principal.sub } },
+    { t: 'not', inner: { t: 'token', code: 'owner-iss', value: principal.iss } },
+  ] } };
+}
+
 /** Whether the principal acts for a user (user/ scopes) rather than as a platform or integration client (system/). */
 function isUserScoped(principal: Principal, resourceType: string): boolean {
   return !principal.scopes.some((s) => {
@@ -162,8 +171,10 @@ export function createDossierVisibility(registry: SearchRegistry, options: { ttl
   return {
     party,
     async filter(principal, resourceType, storage) {
-      if (!BOUND.has(resourceType) && resourceType !== 'AuditEvent') return undefined;
+      if (!BOUND.has(resourceType) && resourceType !== 'AuditEvent' && resourceType !== 'Subscription') return undefined;
       if (!isUserScoped(principal, resourceType)) return undefined;
+      // A user's Subscriptions are theirs alone (their criteria and channel headers included).
+      if (resourceType === 'Subscription') return ownedBy(principal);
       return dossierPredicate(resourceType, await party(principal, storage));
     },
     async afterWrite(_tx, _ctx, event) {
