@@ -277,6 +277,9 @@ for (const backend of httpBackends()) {
           sender: { reference: dir.actors.mercier.role }, recipient: [{ reference: dir.actors.durand.role }], sent: new Date().toISOString(),
           payload: [{ contentString: 'Pas d\'hémorragie sous-arachnoïdienne visible ; artefact de mouvement.' }],
         } satisfies Communication);
+        // The requérant sees the step but does not close it: that is the tiers' (or the requis who asked).
+        const refused = await api.call(dir.actors.dupont, 'PUT', `/Task/${step.id}`, { ...step, status: 'completed' });
+        expect(refused.status).to.equal(403);
         const done = await api.expectStatus<Task>(200, dir.actors.mercier, 'PUT', `/Task/${step.id}`, {
           ...step, status: 'completed', output: [{ type: { text: 'avis complémentaire' }, valueReference: { reference: `Communication/${answer.id}` } }],
         });
