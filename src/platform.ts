@@ -26,6 +26,7 @@ import { createTaskStatusGuard } from './workflow/teleexpertise/task-status-guar
 import { createDossierContentGuard, dossierImmutabilityHook } from './workflow/teleexpertise/dossier-immutability.js';
 import { createDossierVisibility } from './workflow/teleexpertise/dossier-visibility.js';
 import { createReadReceiptGuard, createReadReceipts } from './workflow/teleexpertise/read-receipts.js';
+import { createStepGuard } from './workflow/teleexpertise/step-guard.js';
 import { worklistOperation } from './http/worklist-operation.js';
 import { wakeOnCommit } from './jobs/wake-on-commit.js';
 import { createNotifications, NOTIFICATION_JOB_TYPES, notificationsConfigOf } from './notifications/notification-jobs.js';
@@ -79,7 +80,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const notifications = createNotifications({ storage, registry, logger, config: notificationsConfigOf(config) });
   const svc = createResourceService({
     storage, registry, validator, access: createScopeAccessPolicy(), logger, searchDefaults,
-    writeGuards: [createTaskStatusGuard(), createDossierContentGuard(), createReadReceiptGuard(), ...notifications.writeGuards],
+    writeGuards: [createTaskStatusGuard(), createDossierContentGuard(), createReadReceiptGuard(), createStepGuard(), ...notifications.writeGuards],
     visibility,
     afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite],
   });
