@@ -21,8 +21,9 @@ export function hotPath(owner: string): string {
 }
 
 /** As `fetcher.forward` in src/postgres/postgres-resource-store.ts (the _include query). */
-const INCLUDE_SQL = `SELECT DISTINCT r.content, r.resource_type, r.id FROM sp_reference x JOIN resource r ON r.resource_type = x.target_type AND r.id = x.target_id
-  WHERE x.resource_type = $1 AND x.code = $2 AND x.resource_id = ANY($3::text[]) AND NOT r.deleted AND ($4::text IS NULL OR x.target_type = $4)`;
+const INCLUDE_SQL = `SELECT r.content FROM resource r WHERE NOT r.deleted AND (r.resource_type, r.id) IN (
+  SELECT x.target_type, x.target_id FROM sp_reference x WHERE x.resource_type = $1 AND x.code = $2
+  AND x.resource_id = ANY($3::text[]) AND ($4::text IS NULL OR x.target_type = $4))`;
 
 interface Compiled { page: [string, unknown[]]; count: [string, unknown[]]; parsed: ParsedSearch }
 

@@ -102,18 +102,20 @@ export function createPostgresResourceStore(db: SqlClient, registry: SearchRegis
     }
   }
 
+  // Each included resource once: a semi-join (IN) rather than DISTINCT over the joined rows, which sorted the JSON.
   const fetcher: IncludeFetcher = {
     async forward(sourceType, code, sourceIds, targetType) {
       const rows = await db.query<{ content: Resource }>(
-        `SELECT DISTINCT r.content, r.resource_type, r.id FROM sp_reference x JOIN resource r ON r.resource_type = x.target_type AND r.id = x.target_id
-         WHERE x.resource_type = $1 AND x.code = $2 AND x.resource_id = ANY($3::text[]) AND NOT r.deleted
-         AND ($4::text IS NULL OR x.target_type = $4)`, [sourceType, code, sourceIds, targetType ?? null]);
+        `SELECT r.content FROM resource r WHERE NOT r.deleted AND (r.resource_type, r.id) IN (
+           SELECT x.target_type, x.target_id FROM sp_reference x WHERE x.resource_type = $1 AND x.code = $2
+           AND x.resource_id = ANY($3::text[]) AND ($4::text IS NULL OR x.target_type = $4))`, [sourceType, code, sourceIds, targetType ?? null]);
       return rows.map((r) => r.content);
     },
     async reverse(sourceType, code, targetType, targetIds) {
       const rows = await db.query<{ content: Resource }>(
-        `SELECT DISTINCT r.content, r.resource_type, r.id FROM sp_reference x JOIN resource r ON r.resource_type = x.resource_type AND r.id = x.resource_id
-         WHERE x.resource_type = $1 AND x.code = $2 AND x.target_type = $3 AND x.target_id = ANY($4::text[]) AND NOT r.deleted`,
+        `SELECT r.content FROM resource r WHERE r.resource_type = $1 AND NOT r.deleted AND r.id IN (
+           SELECT x.resource_id FROM sp_reference x WHERE x.resource_type = $1 AND x.code = $2 AND x.target_type = $3
+           AND x.target_id = ANY($4::text[]))`,
         [sourceType, code, targetType, targetIds]);
       return rows.map((r) => r.content);
     },
