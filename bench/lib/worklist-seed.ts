@@ -161,7 +161,7 @@ export async function seedDossierTasks(db: SqlClient, tasks: number, patients: n
 /** Samples to check against extractIndexRows: Tasks with every optional element, and directory resources. */
 export function indexSamples(tasks: number): [string, string][] {
   const last = tasks - 1;
-  // 0: author, read; 1: community, read; 49: step; 60: author, no receipt; 3501: community-owned (bct1), read, community
+  // 0: author; 1: community, read; 49: step, read; 60: author; 3501: owned by bct1, community (0, 60, 3501: no receipt)
   const ids = [0, 1, 49, 60, 3501, Math.floor(last / 2), last].filter((i) => i <= last);
   return [...ids.map((i): [string, string] => ['Task', `bt${i}`]),
     ['Practitioner', 'bpr0'], ['PractitionerRole', 'br0'], ['PractitionerRole', 'br-sec'], ['CareTeam', 'bct0'], ['Organization', 'bo0']];

@@ -549,6 +549,28 @@ export function storageContract(_name: string, ctx: StorageContext): void {
       expect((await fx.ordered('Task', `owner=${owner}`)).slice(0, 2)).to.deep.equal([made[0].id, made[5].id]);
       expect(await fx.ordered('Task', `owner=${owner}`)).to.not.include(made[6].id);
     });
+
+    it('pages the resources referring to any of several targets by _lastUpdated, each once', async () => {
+      const [a, b] = [`PractitionerRole/a-${fx.uid}`, `CareTeam/b-${fx.uid}`];
+      const made: Task[] = [];
+      for (let i = 0; i < 6; i++) {
+        made.push(await fx.create<Task>({
+          resourceType: 'Task', status: i % 3 === 0 ? 'accepted' : 'requested', intent: 'order', owner: { reference: i % 2 === 0 ? a : b },
+        }));
+        await pause(3);
+      }
+      const both = await fx.create<DiagnosticReport>({
+        resourceType: 'DiagnosticReport', status: 'final', code: { text: 'x' },
+        result: [{ reference: `Observation/x-${fx.uid}` }, { reference: `Observation/y-${fx.uid}` }],
+      });
+      const newest = made.map((t) => t.id as string).reverse();
+      const requested = made.filter((t) => t.status === 'requested').map((t) => t.id as string).reverse();
+      expect(await fx.ordered('Task', `owner=${a},${b}`)).to.deep.equal(newest);
+      expect(await fx.ordered('Task', `owner=${a},${b}&_sort=_lastUpdated`)).to.deep.equal([...newest].reverse());
+      expect(await fx.ordered('Task', `owner=${a},${b},PractitionerRole/none-${fx.uid}&status=requested`)).to.deep.equal(requested);
+      expect(await fx.ordered('Task', `owner=${b},${a}&_count=2&_offset=1`)).to.deep.equal(newest.slice(1, 3));
+      expect(await fx.ordered('DiagnosticReport', `result=Observation/x-${fx.uid},Observation/y-${fx.uid}`)).to.deep.equal([both.id]);
+    });
   });
 
   describe('search: date', () => {
