@@ -121,11 +121,12 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   await notifications.connect({ svc, baseUrl, server, authenticate: (h) => authenticator.authenticate(h) });
   await jobs.start();
   attached.handler = app;
-  // DICOM C-ECHO/C-STORE listener (disabled unless DICOM_PORT is set); audit jobs go through the same queue.
+  // DICOM C-ECHO/C-STORE/C-FIND listener (disabled unless DICOM_PORT is set); audit jobs go through the same queue.
   const dicom: DimseGateway | undefined = config.dicomPort === undefined ? undefined : await startDimseGateway({
     port: config.dicomPort, aeTitle: config.dicomAeTitle, knownAes: config.dicomKnownAes,
     acceptUnknownAes: config.dicomAcceptUnknownAes, maxAssociations: config.dicomMaxAssociations,
-    store: createInstanceStore({ blobs, index: instanceIndex, onStored: enqueueStudySync, onCommitted: () => jobs.wake() }), logger: logger.child({ component: 'dicom' }),
+    store: createInstanceStore({ blobs, index: instanceIndex, onStored: enqueueStudySync, onCommitted: () => jobs.wake() }), index: instanceIndex,
+    logger: logger.child({ component: 'dicom' }),
   });
   logger.info('listening', { http: url, fhir: baseUrl });
 

@@ -1,10 +1,12 @@
 // PS3.8 §7.1 / §9.3.3–9.3.4 association acceptance: known AEs, allowed operations, association limit, and the
-// presentation contexts (PS3.4 Annex A Verification, Annex B Storage) and transfer syntaxes (PS3.5 §10) we accept.
+// presentation contexts (PS3.4 Annex A Verification, Annex B Storage, Annex C.4.1 Query/Retrieve FIND) and transfer syntaxes (PS3.5 §10) we accept.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
-export type DimseOperation = 'echo' | 'store';
-export const DIMSE_OPERATIONS: readonly DimseOperation[] = ['echo', 'store'];
+export type DimseOperation = 'echo' | 'store' | 'find';
+export const DIMSE_OPERATIONS: readonly DimseOperation[] = ['echo', 'store', 'find'];
+/** What a caller not in `knownAes` may do when `acceptUnknownAes` is set: never query patient data. */
+export const UNKNOWN_AE_OPERATIONS: readonly DimseOperation[] = ['echo', 'store'];
 
 /** A remote application entity allowed to open associations with us. */
 export interface KnownAe {
@@ -20,7 +22,7 @@ export interface AssociationPolicy {
   /** Our AE title: associations calling another title are refused. */
   readonly aeTitle: string;
   readonly knownAes: readonly KnownAe[];
-  /** Accept callers not in `knownAes` (with echo and store). Default false: they are refused. */
+  /** Accept callers not in `knownAes` (with `UNKNOWN_AE_OPERATIONS`: echo and store). Default false: refused. */
   readonly acceptUnknownAes: boolean;
   readonly maxAssociations: number;
 }
@@ -75,6 +77,11 @@ export const STORAGE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
 
 const UNCOMPRESSED_VERIFICATION = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
 
+/** PS3.4 Table C.4-1 (Annex C.6.1, C.6.2): Patient Root and Study Root Query/Retrieve Information Model - FIND. */
+export const PATIENT_ROOT_FIND = '1.2.840.10008.5.1.4.1.2.1.1';
+export const STUDY_ROOT_FIND = '1.2.840.10008.5.1.4.1.2.2.1';
+const FIND_SOP_CLASSES = new Set([PATIENT_ROOT_FIND, STUDY_ROOT_FIND]);
+
 const trimAe = (ae: string): string => ae.trim(); // PS3.5 Table 6.2-1 AE: leading/trailing spaces are not significant
 
 function normaliseAddress(address: string): string {
@@ -104,7 +111,7 @@ export async function decideAssociation(policy: AssociationPolicy, req: Associat
       break;
     }
   }
-  if (!operations && candidates.length === 0 && policy.acceptUnknownAes) operations = new Set(DIMSE_OPERATIONS);
+  if (!operations && candidates.length === 0 && policy.acceptUnknownAes) operations = new Set(UNKNOWN_AE_OPERATIONS);
   if (!operations) {
     return { accept: false, rejection: { result: 'permanent', source: 'service-user', reason: 'calling-ae-not-recognized' } };
   }
@@ -125,6 +132,7 @@ export function decideContext(abstractSyntax: string, proposed: readonly string[
   let supported: ReadonlySet<string>;
   if (abstractSyntax === VERIFICATION_SOP_CLASS) [operation, supported] = ['echo', UNCOMPRESSED_VERIFICATION];
   else if (isStorageSopClass(abstractSyntax)) [operation, supported] = ['store', STORAGE_TRANSFER_SYNTAXES];
+  else if (FIND_SOP_CLASSES.has(abstractSyntax)) [operation, supported] = ['find', UNCOMPRESSED_VERIFICATION];
   else return { reject: 'abstract-syntax-not-supported' };
   if (!operations.has(operation)) return { reject: 'user-rejection' };
   const chosen = proposed.find((ts) => supported.has(ts));

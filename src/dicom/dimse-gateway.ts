@@ -1,21 +1,26 @@
-// DIMSE gateway (PS3.7 §9.1, PS3.8 upper layer) over dcmjs-dimse: C-ECHO and C-STORE SCP. Translates only: the
+// DIMSE gateway (PS3.7 §9.1, PS3.8 upper layer) over dcmjs-dimse: C-ECHO, C-STORE and C-FIND SCP. Translates only: the
 // association policy decides who may do what, the store service decides what a received object becomes.
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import dimse from 'dcmjs-dimse';
 import type { Logger } from '../kernel/logger.js';
+import type { InstanceIndex } from '../store/instance-index.js';
 import type { InstanceStore, StoreOutcome } from '../workflow/imaging/instance-store.js';
 import { decideAssociation, decideContext, type AssociationPolicy, type DimseOperation, type Rejection } from './association-policy.js';
+import { serveCFind, type CFindAnswer } from './c-find.js';
 import { cStoreFailureOf, cStoreStatusOf, DatasetSink, type CStoreStatus } from './c-store.js';
 
 const { Scp, Server, Dataset } = dimse;
-const { CEchoResponse, CStoreResponse } = dimse.responses;
+const { CEchoResponse, CStoreResponse, CFindResponse } = dimse.responses;
 const { Status, PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse.constants;
 
 type Association = InstanceType<typeof dimse.association.Association>;
 type PresentationContext = InstanceType<typeof dimse.association.PresentationContext>;
 type CEchoRequest = InstanceType<typeof dimse.requests.CEchoRequest>;
 type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
+type CFindRequest = InstanceType<typeof dimse.requests.CFindRequest>;
+type CCancelRequest = InstanceType<typeof dimse.requests.CCancelRequest>;
+type CFindResponseT = InstanceType<typeof CFindResponse>;
 type CEchoResponseT = InstanceType<typeof CEchoResponse>;
 type CStoreResponseT = InstanceType<typeof CStoreResponse>;
 type DatasetT = InstanceType<typeof Dataset>;
@@ -24,6 +29,8 @@ export interface DimseGatewayOptions extends AssociationPolicy {
   /** TCP port; 0 picks a free one (tests). */
   readonly port: number;
   readonly store: InstanceStore;
+  /** Searched by C-FIND. */
+  readonly index: InstanceIndex;
   readonly logger: Logger;
   /** Maximum PDU length we receive (PS3.8 D.1); default 1 MiB. */
   readonly maxPduLength?: number;
@@ -72,6 +79,8 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
     private sink?: DatasetSink;
     /** The store started for each C-STORE data set, found again from the placeholder data set of its request. */
     private readonly pending = new WeakMap<DatasetT, Promise<StoreOutcome>>();
+    /** Message IDs of the C-FIND requests being answered, and whether a C-CANCEL-RQ arrived for them. */
+    private readonly finds = new Map<number, { cancelled: boolean }>();
 
     constructor(socket: Socket, opts?: ConstructorParameters<typeof Scp>[1]) {
       super(socket, opts);
@@ -156,6 +165,31 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
         logger.error('C-STORE failed', { callingAe: this.callingAe, sopInstanceUid: request.getAffectedSopInstanceUid(), error: String(e) });
         return cStoreFailureOf(e);
       }).then(answer, () => undefined);
+    }
+
+    override cFindRequest(request: CFindRequest, callback: (responses: CFindResponseT[]) => void): void {
+      const messageId = request.getMessageId();
+      const state = { cancelled: false };
+      this.finds.set(messageId, state);
+      const dataset = request.getDataset();
+      const response = (answer: CFindAnswer): CFindResponseT => {
+        const r = CFindResponse.fromRequest(request);
+        r.setStatus(answer.status);
+        if (answer.comment) r.setErrorComment(answer.comment);
+        if (answer.identifier) r.setDataset(new Dataset(answer.identifier, dataset?.getTransferSyntaxUid()));
+        return r;
+      };
+      // dcmjs-dimse takes the responses of a request in one call of `callback`, and sends them in order.
+      void serveCFind(options.index, {
+        sopClassUid: request.getAffectedSopClassUid(), identifier: dataset?.getElements(), cancelled: () => state.cancelled,
+      }).then((answers) => callback(answers.map(response)))
+        .catch((e: unknown) => logger.error('C-FIND failed', { callingAe: this.callingAe, error: String(e) }))
+        .finally(() => this.finds.delete(messageId));
+    }
+
+    override cCancelRequest(request: CCancelRequest): void {
+      const state = this.finds.get(request.getMessageIdBeingRespondedTo());
+      if (state) state.cancelled = true;
     }
 
     override abort(): void {

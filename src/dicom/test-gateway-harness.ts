@@ -60,7 +60,7 @@ export async function openGatewayHarness(dir: string, backend: 'memory' | 'pglit
     const hex = key.slice('sha256-'.length);
     return join(dir, 'blobs', hex.slice(0, 2), hex.slice(2, 4), key);
   };
-  const gateway = await startDimseGateway({ ...TEST_POLICY, ...policy, port: 0, store, logger: createLogger('silent') });
+  const gateway = await startDimseGateway({ ...TEST_POLICY, ...policy, port: 0, store, index, logger: createLogger('silent') });
   return {
     gateway, port: gateway.port, index, blobs, storage,
     blobPath,

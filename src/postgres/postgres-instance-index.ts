@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DicomJson } from '../imaging/dicom-json.js';
 import type { IndexedInstance, InstanceIndex, InstanceIndexTx, QuarantinedObject, QuarantineReason } from '../store/instance-index.js';
+import { instanceQuerySql, type QueryMatchRow, toQueryMatch } from './instance-query-sql.js';
 import { createPostgresJobQueue } from './postgres-job-queue.js';
 import type { SqlClient } from './sql-client.js';
 
@@ -86,6 +87,11 @@ export function createPostgresInstanceIndex(db: SqlClient): InstanceIndex {
       const rows = await db.query<InstanceRow>(
         `SELECT ${INSTANCE_COLUMNS} FROM dicom_instance WHERE study_instance_uid = $1 ORDER BY sop_instance_uid COLLATE "C"`, [studyUid]);
       return rows.map(toInstance);
+    },
+    async query(q) {
+      const { sql, params } = instanceQuerySql(q);
+      const rows = await db.query<QueryMatchRow>(sql, params);
+      return rows.map(toQueryMatch);
     },
     async listQuarantine(options) {
       const rows = await db.query<QuarantineRow>('SELECT * FROM dicom_quarantine ORDER BY received_at DESC, id LIMIT $1', [options?.limit ?? 100]);

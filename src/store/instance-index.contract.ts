@@ -1,7 +1,9 @@
 // Contract every InstanceIndex implementation passes (memory twin, PGlite, PostgreSQL): PS3.4 Annex B storage semantics.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { IndexedInstance, InstanceIndex, NewQuarantinedObject } from './instance-index.js';
+import type { DicomJson } from '../imaging/dicom-json.js';
+import { filterOf } from '../imaging/dicom-matching.js';
+import type { IndexedInstance, IndexQuery, InstanceIndex, NewQuarantinedObject } from './instance-index.js';
 
 export interface OpenedIndex { index: InstanceIndex; cleanup(): Promise<void> }
 
@@ -25,6 +27,16 @@ function quarantined(overrides: Partial<NewQuarantinedObject> = {}): NewQuaranti
     transferSyntaxUid: '1.2.840.10008.1.2', blobKey: key(), blobSize: 99, callingAe: 'MODALITY', calledAe: 'TELEO',
     receivedAt: new Date().toISOString(), ...overrides,
   };
+}
+
+/** An instance of a study with the attributes the query tests match on (PS3.4 C.2.2.2). */
+function studyInstance(o: { patientId: string; name: string; study: string; series: string; date: string; modality: string; sop?: string }): IndexedInstance {
+  const metadata: DicomJson = {
+    '00080020': { vr: 'DA', Value: [o.date] }, '00080060': { vr: 'CS', Value: [o.modality] },
+    '00100010': { vr: 'PN', Value: [{ Alphabetic: o.name }] }, '00100020': { vr: 'LO', Value: [o.patientId] },
+    '0020000D': { vr: 'UI', Value: [o.study] }, '0020000E': { vr: 'UI', Value: [o.series] },
+  };
+  return instance({ sopInstanceUid: o.sop ?? uid(), studyInstanceUid: o.study, seriesInstanceUid: o.series, patientId: o.patientId, metadata });
 }
 
 export function instanceIndexContract(name: string, open: () => Promise<OpenedIndex>): void {
@@ -104,6 +116,65 @@ export function instanceIndexContract(name: string, open: () => Promise<OpenedIn
       const again = await index().transaction((tx) => tx.quarantine({ ...q, receivedAt: new Date().toISOString(), detail: 'again' }));
       expect(again).to.deep.equal(first);
       expect((await index().listQuarantine({ limit: 1000 })).filter((x) => x.blobKey === q.blobKey)).to.have.length(1);
+    });
+
+    describe('query (PS3.4 C.2.2.2 matching, C.6 levels)', () => {
+      const tagged = `T${randomUUID().slice(0, 8)}`;
+      const [hl, ml, jd] = ['HL', 'ML', 'JD'].map((p) => `${tagged}-${p}`);
+      const [s1, s2, s3, s4] = [uid(), uid(), uid(), uid()];
+      const [se1, se2, se3, se4, se5] = [uid(), uid(), uid(), uid(), uid()];
+      const ours = filterOf('00100020', { vr: 'LO', Value: [`${tagged}-*`] });
+      const q = (level: IndexQuery['level'], ...keys: [string, DicomJson[string]][]): IndexQuery => ({
+        level, filters: [ours, ...keys.map(([tag, attr]) => filterOf(tag, attr))].filter((f) => f !== undefined),
+      });
+      const studiesOf = async (query: IndexQuery): Promise<string[]> =>
+        (await index().query(query)).map((m) => String(m.metadata['0020000D'].Value?.[0])).sort();
+      before(async () => {
+        const rows = [
+          studyInstance({ patientId: hl, name: 'LEFÈVRE^Hélène', study: s1, series: se1, date: '20250110', modality: 'MR', sop: '1.2.3.1' }),
+          studyInstance({ patientId: hl, name: 'LEFÈVRE^Hélène', study: s1, series: se1, date: '20250110', modality: 'MR', sop: '1.2.3.2' }),
+          studyInstance({ patientId: hl, name: 'LEFÈVRE^Hélène', study: s1, series: se2, date: '20250110', modality: 'CT', sop: '1.2.3.3' }),
+          studyInstance({ patientId: hl, name: 'LEFÈVRE^Hélène', study: s2, series: se3, date: '20250220', modality: 'CT' }),
+          studyInstance({ patientId: ml, name: 'lefevre^marc', study: s3, series: se4, date: '20241231', modality: 'CT' }),
+          studyInstance({ patientId: jd, name: 'DUPONT^Jean', study: s4, series: se5, date: '20250115', modality: 'MR' }),
+        ];
+        for (const r of rows) await index().transaction((tx) => tx.insert(r));
+      });
+
+      it('finds studies with counts, modalities and SOP classes computed over all their instances', async () => {
+        const found = await index().query(q('STUDY', ['00080060', { vr: 'CS', Value: ['MR'] }]));
+        const byStudy = new Map(found.map((m) => [m.metadata['0020000D'].Value?.[0], m]));
+        expect([...byStudy.keys()].sort()).to.deep.equal([s1, s4].sort());
+        expect(byStudy.get(s1)).to.deep.include({ studies: 1, series: 2, instances: 3, modalities: ['CT', 'MR'], sopClasses: ['1.2.840.10008.5.1.4.1.1.2'] });
+        expect(byStudy.get(s1)?.metadata['00080060'].Value).to.deep.equal(['MR']); // the first instance (1.2.3.1)
+      });
+
+      it('matches person names case- and accent-insensitively, with or without wildcards', async () => {
+        expect(await studiesOf(q('STUDY', ['00100010', { vr: 'PN', Value: [{ Alphabetic: 'lef?vre*' }] }]))).to.deep.equal([s1, s2, s3].sort());
+        expect(await studiesOf(q('STUDY', ['00100010', { vr: 'PN', Value: [{ Alphabetic: 'LEFEVRE^HELENE' }] }]))).to.deep.equal([s1, s2].sort());
+        expect(await studiesOf(q('STUDY', ['00100010', { vr: 'PN', Value: [{ Alphabetic: 'Dupont' }] }]))).to.deep.equal([]);
+      });
+
+      it('matches ranges, lists of UIDs and case-sensitive wildcards on other attributes', async () => {
+        expect(await studiesOf(q('STUDY', ['00080020', { vr: 'DA', Value: ['20250101-20250131'] }]))).to.deep.equal([s1, s4].sort());
+        expect(await studiesOf(q('STUDY', ['00080020', { vr: 'DA', Value: ['-20241231'] }]))).to.deep.equal([s3]);
+        expect(await studiesOf(q('STUDY', ['00080020', { vr: 'DA', Value: ['20250201-'] }]))).to.deep.equal([s2]);
+        expect(await studiesOf(q('STUDY', ['0020000D', { vr: 'UI', Value: [s2, s4] }]))).to.deep.equal([s2, s4].sort());
+        expect(await studiesOf(q('STUDY', ['00100020', { vr: 'LO', Value: [`${tagged}-?L`] }]))).to.deep.equal([s1, s2, s3].sort());
+        expect(await studiesOf(q('STUDY', ['00100020', { vr: 'LO', Value: [`${tagged}-?l`] }]))).to.deep.equal([]);
+      });
+
+      it('groups by patient, series and instance, ordered by unique key, with limit and offset', async () => {
+        const patients = await index().query(q('PATIENT'));
+        expect(patients.map((m) => [m.metadata['00100020'].Value?.[0], m.studies, m.series, m.instances]))
+          .to.deep.equal([[hl, 2, 3, 4], [jd, 1, 1, 1], [ml, 1, 1, 1]]);
+        expect((await index().query({ ...q('PATIENT'), limit: 1, offset: 1 })).map((m) => m.metadata['00100020'].Value?.[0])).to.deep.equal([jd]);
+        const series = await index().query(q('SERIES', ['0020000D', { vr: 'UI', Value: [s1] }]));
+        expect(series.map((m) => m.instances).sort()).to.deep.equal([1, 2]);
+        const images = await index().query(q('IMAGE', ['0020000E', { vr: 'UI', Value: [se1] }]));
+        expect(images.map((m) => m.metadata['00080060'].Value?.[0])).to.deep.equal(['MR', 'MR']);
+        expect(images.map((m) => m.instances)).to.deep.equal([1, 1]);
+      });
     });
   });
 }

@@ -1,6 +1,7 @@
 // Instance index port: the DICOM instances held (PS3.4 Annex B storage), their precomputed PS3.18 F.2 metadata, and
 // the quarantine of objects not indexed (conflicting duplicates, unparseable data). Written in one unit of work with jobs.
 import type { DicomJson, InstanceAttributes } from '../imaging/dicom-json.js';
+import type { AttributeFilter } from '../imaging/dicom-matching.js';
 import type { JobQueue } from './job-queue.js';
 
 /** Who sent an object, as the protocol adapter saw it. */
@@ -61,12 +62,42 @@ export interface InstanceIndexTx {
   readonly jobs: JobQueue;
 }
 
+/** PS3.4 C.6 query levels: the entities instances are grouped into. */
+export type QueryLevel = 'PATIENT' | 'STUDY' | 'SERIES' | 'IMAGE';
+
+/**
+ * A search of the index (C-FIND, QIDO-RS): the entities at `level` having at least one instance that passes every
+ * filter. Filters apply to the instances' metadata (the entity's own attributes are those of each of its instances);
+ * a filter on Modality (0008,0060) at STUDY or PATIENT level thus finds the studies with a series of that modality.
+ */
+export interface IndexQuery {
+  readonly level: QueryLevel;
+  readonly filters: readonly AttributeFilter[];
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/** One entity found, with what is computed over all its instances (PS3.4 C.3 "Number of … Related …" keys). */
+export interface IndexQueryMatch {
+  /** The metadata of the entity's first instance (in SOP Instance UID order): its attributes at this level and above. */
+  readonly metadata: DicomJson;
+  readonly studies: number;
+  readonly series: number;
+  readonly instances: number;
+  /** Distinct Modality values of its instances, sorted. */
+  readonly modalities: readonly string[];
+  /** Distinct SOP Class UIDs of its instances, sorted. */
+  readonly sopClasses: readonly string[];
+}
+
 export interface InstanceIndex {
   /** Runs `fn` atomically: its index rows, quarantine records and jobs are committed together or not at all. */
   transaction<T>(fn: (tx: InstanceIndexTx) => Promise<T>): Promise<T>;
   get(sopInstanceUid: string): Promise<IndexedInstance | undefined>;
   /** Instances of a study, in SOP Instance UID order. */
   listStudy(studyInstanceUid: string): Promise<IndexedInstance[]>;
+  /** Entities matching a query, in the order of their unique key (PatientID, or the UID of the level). */
+  query(query: IndexQuery): Promise<IndexQueryMatch[]>;
   /** Quarantined objects, newest first. */
   listQuarantine(options?: { limit?: number }): Promise<QuarantinedObject[]>;
 }

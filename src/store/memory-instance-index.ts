@@ -1,7 +1,44 @@
 // In-memory twin of the PostgreSQL instance index (same contract), transactional with a Storage's job queue.
 import { randomUUID } from 'node:crypto';
-import type { InstanceIndex, IndexedInstance, InstanceIndexTx, QuarantinedObject } from './instance-index.js';
+import { matchesFilter, stringValues } from '../imaging/dicom-matching.js';
+import type { IndexedInstance, IndexQuery, IndexQueryMatch, InstanceIndex, InstanceIndexTx, QuarantinedObject, QueryLevel } from './instance-index.js';
 import type { Storage } from './resource-store.js';
+
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The entity an instance belongs to at a level (the PostgreSQL index groups by the same columns). */
+function entityKey(level: QueryLevel, i: IndexedInstance): string {
+  switch (level) {
+    case 'PATIENT': return `${i.patientId ?? ''}\u0000${i.issuerOfPatientId ?? ''}`;
+    case 'STUDY': return i.studyInstanceUid;
+    case 'SERIES': return i.seriesInstanceUid;
+    case 'IMAGE': return i.sopInstanceUid;
+  }
+}
+
+/** The same semantics as the SQL query of the PostgreSQL index, evaluated over the instances held. */
+function evaluate(instances: Iterable<IndexedInstance>, q: IndexQuery): IndexQueryMatch[] {
+  const all = [...instances];
+  const matched = new Set(all.filter((i) => q.filters.every((f) => matchesFilter(f, i.metadata))).map((i) => entityKey(q.level, i)));
+  const groups = new Map<string, IndexedInstance[]>();
+  for (const i of all) {
+    const k = entityKey(q.level, i);
+    if (matched.has(k)) groups.set(k, [...(groups.get(k) ?? []), i]);
+  }
+  const distinct = (xs: Iterable<string>): string[] => [...new Set(xs)].sort(byString);
+  return [...groups.entries()].sort(([a], [b]) => byString(a, b)).slice(q.offset ?? 0, q.limit === undefined ? undefined : (q.offset ?? 0) + q.limit)
+    .map(([, members]) => {
+      const first = [...members].sort((a, b) => byString(a.sopInstanceUid, b.sopInstanceUid))[0];
+      return {
+        metadata: structuredClone(first.metadata),
+        studies: new Set(members.map((i) => i.studyInstanceUid)).size,
+        series: new Set(members.map((i) => i.seriesInstanceUid)).size,
+        instances: members.length,
+        modalities: distinct(members.flatMap((i) => stringValues(i.metadata['00080060']).slice(0, 1))),
+        sopClasses: distinct(members.map((i) => i.sopClassUid)),
+      };
+    });
+}
 
 interface State {
   instances: Map<string, IndexedInstance>;
@@ -50,6 +87,7 @@ export function createMemoryInstanceIndex(storage: Storage): InstanceIndex {
       .filter((i) => i.studyInstanceUid === studyUid)
       .sort((a, b) => (a.sopInstanceUid < b.sopInstanceUid ? -1 : a.sopInstanceUid > b.sopInstanceUid ? 1 : 0))
       .map(copy),
+    query: async (q) => evaluate(state.instances.values(), q),
     listQuarantine: async (options) => [...state.quarantine]
       .sort((a, b) => (a.receivedAt === b.receivedAt ? 0 : a.receivedAt < b.receivedAt ? 1 : -1))
       .slice(0, options?.limit ?? 100)
