@@ -4,6 +4,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { AUDIT_JOB } from '../workflow/audit.js';
 import dcmjs from 'dcmjs';
 import { openGatewayHarness, TEST_POLICY, type GatewayHarness } from './test-gateway-harness.js';
 import { describeWithDicomPeers, EXPLICIT_LE, newUid, run, storescu } from './test-dicom-peers.js';
@@ -118,6 +120,18 @@ for (const backend of ['memory', 'pglite'] as const) {
       expect(pn(a1.PatientName)).to.equal('LEFÈVRE^Hélène');
       expect(pn(a1.ReferringPhysicianName)).to.equal('MARTIN^Paul');
       expect(values(a1, 'ModalitiesInStudy')).to.deep.equal(['CT', 'MR']);
+    });
+
+    it('audits each query (PS3.15 Query, DCM 110112) with the caller and the studies answered', async () => {
+      const before = (await h.storage.jobs.list({ type: AUDIT_JOB })).length;
+      const r = await find('-S', ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'AccessionNumber=ACC-B1']);
+      expect(r.status).to.equal('0x0000');
+      const jobs = await h.storage.jobs.list({ type: AUDIT_JOB });
+      const events = jobs.slice(before).map((j) => j.payload.event as AuditEvent)
+        .filter((e) => e.subtype?.some((c) => c.code === '110112'));
+      expect(events).to.have.length(1);
+      expect(events[0].agent?.[0]?.altId).to.equal('dicom:QUERIER');
+      expect(events[0].entity?.map((e) => e.what?.reference).filter(Boolean)).to.deep.equal([`urn:oid:${studyOf('ACC-B1').studyUid}`]);
     });
 
     it('answers a Study Root SERIES query within a study, and an IMAGE query within a series', async () => {

@@ -4,6 +4,7 @@ import dcmjs from 'dcmjs';
 import type { DicomJson } from '../imaging/dicom-json.js';
 import { DicomQueryError, parseDicomQuery, runDicomQuery, SPECIFIC_CHARACTER_SET, type InformationModel } from '../imaging/dicom-query.js';
 import type { InstanceIndex } from '../store/instance-index.js';
+import { queueAudit, type AuditRecord } from '../workflow/audit.js';
 import { PATIENT_ROOT_FIND, STUDY_ROOT_FIND } from './association-policy.js';
 
 /** C-FIND-RSP statuses, PS3.4 Table C.4-1 (and PS3.7 C.4 general statuses). */
@@ -61,6 +62,23 @@ export interface CFindRequestInput {
   readonly identifier: Record<string, unknown> | undefined;
   /** True once a C-CANCEL-RQ for this request has arrived (PS3.7 9.3.2.3). */
   readonly cancelled: () => boolean;
+  /** Who asked: the query is audited (PS3.15 A.5.3.12 Query, DCM 110112) before any response goes out. */
+  readonly source: { callingAe: string; calledAe: string; remoteAddress?: string };
+}
+
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+/** DICOM audit event ID "Query" (PS3.15 A.5.3.12, DCM 110112). */
+const QUERY_EVENT = { system: DCM, code: '110112', display: 'Query' };
+
+/** The AuditEvent of a C-FIND: the SOP class and identifier queried (base64 of its JSON), the studies answered. */
+async function auditQuery(index: InstanceIndex, req: CFindRequestInput, matches: DicomJson[], outcome: Pick<AuditRecord, 'outcome' | 'outcomeDesc'>): Promise<void> {
+  const studies = [...new Set(matches.map((m) => (m['0020000D'] as { Value?: string[] } | undefined)?.Value?.[0]).filter((u): u is string => !!u))];
+  await index.transaction((tx) => queueAudit(tx.jobs, {
+    principal: { sub: `dicom:${req.source.callingAe}`, scopes: [], iss: `dicom:${req.source.calledAe}` }, remoteAddress: req.source.remoteAddress,
+  }, {
+    interaction: 'search-type', action: 'E', subtype: QUERY_EVENT, entities: studies.map((u) => `urn:oid:${u}`),
+    query: `${req.sopClassUid} ${JSON.stringify(req.identifier ?? {})}`, ...outcome,
+  }));
 }
 
 /**
@@ -75,10 +93,13 @@ export async function serveCFind(index: InstanceIndex, req: CFindRequestInput): 
     if (!req.identifier) throw new DicomQueryError('identifier-does-not-match', 'no identifier');
     const query = parseDicomQuery(identifierJson(req.identifier), { model });
     const matches = await runDicomQuery(index, query);
+    await auditQuery(index, req, matches, { outcome: '0' });
     if (req.cancelled()) return [{ status: C_FIND_STATUS.cancel }];
     return [...matches.map((m) => ({ status: C_FIND_STATUS.pending, identifier: answerElements(m) })), { status: C_FIND_STATUS.success }];
   } catch (e) {
     const refused = e instanceof DicomQueryError;
+    await auditQuery(index, req, [], { outcome: refused ? '4' : '8', outcomeDesc: refused ? e.message : 'unable to process' })
+      .catch(() => undefined);
     return [{
       status: refused && e.kind === 'identifier-does-not-match' ? C_FIND_STATUS.identifierDoesNotMatch : C_FIND_STATUS.unableToProcess,
       comment: lo(refused ? e.message : 'Unable to process'),

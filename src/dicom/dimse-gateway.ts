@@ -182,6 +182,7 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
       // dcmjs-dimse takes the responses of a request in one call of `callback`, and sends them in order.
       void serveCFind(options.index, {
         sopClassUid: request.getAffectedSopClassUid(), identifier: dataset?.getElements(), cancelled: () => state.cancelled,
+        source: { callingAe: this.callingAe, calledAe: this.calledAe, remoteAddress: socketOf(this).remoteAddress },
       }).then((answers) => callback(answers.map(response)))
         .catch((e: unknown) => logger.error('C-FIND failed', { callingAe: this.callingAe, error: String(e) }))
         .finally(() => this.finds.delete(messageId));
