@@ -82,6 +82,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     storage, registry, validator, access: createScopeAccessPolicy(), logger, searchDefaults,
     writeGuards: [createTaskStatusGuard(), createDossierContentGuard(), createReadReceiptGuard(), createStepGuard(), ...notifications.writeGuards],
     visibility,
+    prepareWrite: notifications.prepareWrite,
     afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite],
   });
 

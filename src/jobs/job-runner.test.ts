@@ -26,6 +26,30 @@ describe('job runner', () => {
     expect((await storage.jobs.list({ status: 'done' })).length).to.equal(2);
   });
 
+  it('drain waits for the jobs a background poll has claimed, and for the jobs they enqueue', async () => {
+    const storage = createMemoryStorage(registry);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let claimed: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => { claimed = resolve; });
+    const done: string[] = [];
+    const runner = createJobRunner(storage.jobs, {
+      slow: async () => { claimed(); await gate; await storage.jobs.enqueue('follow-up', {}); done.push('slow'); },
+      'follow-up': async () => { done.push('follow-up'); },
+    }, logger, { pollMs: 5 });
+    await runner.start();
+    await storage.jobs.enqueue('slow', {});
+    await started; // the background poll holds the job ('running')
+    let drained = false;
+    const draining = runner.drain().then(() => { drained = true; });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(drained).to.equal(false);
+    release();
+    await draining;
+    expect(done).to.deep.equal(['slow', 'follow-up']);
+    await runner.stop();
+  });
+
   it('retries a failing job with backoff and records the last error', async () => {
     const storage = createMemoryStorage(registry);
     await storage.jobs.enqueue('t', {});

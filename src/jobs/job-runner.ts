@@ -113,7 +113,7 @@ export function createJobRunner(queue: JobQueue, handlers: JobHandlers, logger: 
     return queue.purgeDone(new Date(Date.now() - retentionMs));
   }
 
-  async function drain(): Promise<number> {
+  async function runUntilEmpty(): Promise<number> {
     let total = 0;
     for (;;) {
       const n = await runOnce();
@@ -122,8 +122,23 @@ export function createJobRunner(queue: JobQueue, handlers: JobHandlers, logger: 
     }
   }
 
+  /**
+   * Runs every due job, and waits for the jobs a background poll has claimed meanwhile (they are 'running', so
+   * runOnce does not see them): when it resolves, the jobs due at the call, and those they enqueued, are done.
+   */
+  async function drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const inFlight = running;
+      if (inFlight) await inFlight;
+      const n = await runUntilEmpty();
+      total += n;
+      if (n === 0 && running === inFlight) return total;
+    }
+  }
+
   async function poll(): Promise<number> {
-    const n = await drain();
+    const n = await runUntilEmpty();
     if (Date.now() - lastPurge >= purgeEveryMs) await purge();
     return n;
   }

@@ -8,11 +8,11 @@ import type { Principal } from '../kernel/principal.js';
 import type { SearchRegistry } from '../fhir/search-registry.js';
 import type { JobHandler } from '../jobs/job-runner.js';
 import type { Storage } from '../store/resource-store.js';
-import type { AfterWrite, ResourceService, WriteGuard } from '../workflow/resource-service.js';
+import type { AfterWrite, PrepareWrite, ResourceService, WriteGuard } from '../workflow/resource-service.js';
 import { createEscalation, ESCALATION_JOB, type EscalationConfig } from './escalation.js';
 import { createLogTransport, OUTBOX_JOB, outboxHandler, type MessageTransport } from './outbox.js';
 import { createSmtpTransport } from './smtp-transport.js';
-import { activationHandler, currentSubscription, createSubscriptionGuard } from './subscription-lifecycle.js';
+import { activationHandler, currentSubscription, createSubscriptionGuard, recordSubscriptionOwner } from './subscription-lifecycle.js';
 import { createSubscriptionDelivery } from './subscription-delivery.js';
 import {
   CAPABILITY_WEBSOCKET_URL, SUBSCRIPTION_ACTIVATE_JOB, SUBSCRIPTION_DELIVER_JOB, SUBSCRIPTION_MATCH_JOB,
@@ -100,6 +100,7 @@ export function createNotifications(deps: NotificationsDeps) {
 
   return {
     writeGuards: [createSubscriptionGuard()] as WriteGuard[],
+    prepareWrite: [recordSubscriptionOwner()] as PrepareWrite[],
     afterWrite: [delivery.afterWrite, escalation.afterWrite, stepNotifications] as AfterWrite[],
     handlers,
     resend: delivery.resend,

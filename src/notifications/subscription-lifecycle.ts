@@ -7,8 +7,8 @@ import type { SearchRegistry } from '../fhir/search-registry.js';
 import type { Job } from '../store/job-queue.js';
 import type { Storage } from '../store/resource-store.js';
 import type { AuditContext } from '../workflow/audit.js';
-import type { ResourceService, WriteGuard } from '../workflow/resource-service.js';
-import { parseCriteria, SUBSCRIPTIONS_VIA, withOwner, type ActivateJobPayload, type Criteria } from './subscription-model.js';
+import type { PrepareWrite, ResourceService, WriteGuard } from '../workflow/resource-service.js';
+import { ownerRecordOf, parseCriteria, SUBSCRIPTIONS_VIA, withOwner, type ActivateJobPayload, type Criteria } from './subscription-model.js';
 
 export const SUPPORTED_CHANNELS = ['rest-hook', 'websocket'] as const;
 const PAYLOAD_TYPES = new Set(['application/fhir+json', 'application/json']);
@@ -47,6 +47,17 @@ export function channelProblem(sub: Subscription): string | undefined {
  * Clients create and update Subscriptions in status `requested` (or `off` to stop one); `active` and `error` are
  * the server's to set (R4 §2.46.6), through writes made with via = 'subscriptions'.
  */
+/**
+ * The owner of a Subscription is recorded when a client writes it (not by the client: any owner extension it sends is
+ * replaced): a user sees only the Subscriptions recorded as theirs, from the create response on.
+ */
+export function recordSubscriptionOwner(): PrepareWrite {
+  return (ctx, _previous, next) => {
+    if (next.resourceType !== 'Subscription' || ctx.via === SUBSCRIPTIONS_VIA) return next;
+    return withOwner(next as Subscription, ownerRecordOf(ctx.principal));
+  };
+}
+
 export function createSubscriptionGuard(): WriteGuard {
   return (ctx, _previous, next) => {
     if (next.resourceType !== 'Subscription' || ctx.via === SUBSCRIPTIONS_VIA) return;

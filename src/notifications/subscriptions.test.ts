@@ -54,6 +54,9 @@ for (const backend of httpBackends()) {
 
     it('activates a requested Subscription and records who asked for it', async () => {
       const sub = await subscribe(durand, { criteria: 'Task?owner=PractitionerRole/durand-chu', channel: { type: 'rest-hook', endpoint: `${receiver.url}/a` } });
+      // The owner is recorded with the create itself: the creator reads it back at once, before any activation.
+      expect(ownerOf(sub)).to.include({ sub: 'durand' });
+      expect((await current(sub.id as string, durand)).resourceType).to.equal('Subscription');
       const active = await settled(sub.id as string, durand);
       expect(active.status).to.equal('active');
       expect(ownerOf(active)).to.include({ sub: 'durand', fhirUser: 'Practitioner/durand', role: 'PractitionerRole/durand-chu' });

@@ -27,6 +27,12 @@ export interface WriteEvent { interaction: 'create' | 'update' | 'delete'; resou
  */
 export type AfterWrite = (tx: Storage, ctx: AuditContext, event: WriteEvent) => Promise<void>;
 
+/**
+ * Server-owned content of a write, set before validation and storage (e.g. the owner recorded on a Subscription):
+ * returns `next` unchanged or a copy with the platform's elements. `previous` is undefined on create.
+ */
+export type PrepareWrite = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => Resource;
+
 export interface ResourceServiceDeps {
   storage: Storage;
   registry: SearchRegistry;
@@ -38,6 +44,8 @@ export interface ResourceServiceDeps {
   writeGuards?: readonly WriteGuard[];
   /** Called in the transaction of every create, update and delete. */
   afterWrite?: readonly AfterWrite[];
+  /** Applied to every create and update before validation (create) or before the guards (update). */
+  prepareWrite?: readonly PrepareWrite[];
   /** Participant-based visibility: a predicate ANDed into every search, read and include of restricted types. */
   visibility?: VisibilityPort;
 }
@@ -146,6 +154,8 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     return found.resources[0];
   }
 
+  const prepare = <T extends Resource>(ctx: AuditContext, previous: Resource | undefined, next: T): T =>
+    (deps.prepareWrite ?? []).reduce<Resource>((r, hook) => hook(ctx, previous, r), next) as T;
   const checkWrite = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => {
     for (const writeGuard of deps.writeGuards ?? []) writeGuard(ctx, previous, next);
   };
@@ -157,9 +167,10 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     registry,
     jobs: storage.jobs,
 
-    async create(ctx, resource, options = {}) {
-      knownType(resource.resourceType);
-      guard(ctx, 'create', resource.resourceType, resource);
+    async create(ctx, submitted, options = {}) {
+      knownType(submitted.resourceType);
+      guard(ctx, 'create', submitted.resourceType, submitted);
+      const resource = prepare(ctx, undefined, submitted);
       validator.validate(resource);
       checkWrite(ctx, undefined, resource);
       const doCreate = async (s: Storage) => {
@@ -212,9 +223,11 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
             guard(ctx, 'update', existing.resourceType, existing);
             await mustSee(ctx, s, existing);
           }
-          checkWrite(ctx, existing, resource);
-          await checkDossierLinks(ctx, s, resource);
-          const result = await s.resources.update(resource, options);
+          const prepared = prepare(ctx, existing, resource);
+          if (prepared !== resource) validator.validate(prepared);
+          checkWrite(ctx, existing, prepared);
+          await checkDossierLinks(ctx, s, prepared);
+          const result = await s.resources.update(prepared, options);
           await afterWrite(s, ctx, { interaction: result.created ? 'create' : 'update', resource: result.resource, previous: existing });
           return result;
         }, true);
