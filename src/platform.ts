@@ -27,6 +27,7 @@ import { createDossierContentGuard, dossierImmutabilityHook } from './workflow/t
 import { createDossierVisibility } from './workflow/teleexpertise/dossier-visibility.js';
 import { createReadReceiptGuard, createReadReceipts } from './workflow/teleexpertise/read-receipts.js';
 import { createStepGuard } from './workflow/teleexpertise/step-guard.js';
+import { recordRequisOrganization } from './workflow/teleexpertise/requis-organization.js';
 import { worklistOperation } from './http/worklist-operation.js';
 import { wakeOnCommit } from './jobs/wake-on-commit.js';
 import { createNotifications, NOTIFICATION_JOB_TYPES, notificationsConfigOf } from './notifications/notification-jobs.js';
@@ -82,7 +83,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     storage, registry, validator, access: createScopeAccessPolicy(), logger, searchDefaults,
     writeGuards: [createTaskStatusGuard(), createDossierContentGuard(), createReadReceiptGuard(), createStepGuard(), ...notifications.writeGuards],
     visibility,
-    prepareWrite: notifications.prepareWrite,
+    prepareWrite: [recordRequisOrganization(), ...notifications.prepareWrite],
     afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite],
   });
 

@@ -7,7 +7,8 @@
 // - status cycles every 4000 ids, workflow every 20000 ids (each owner gets every status × workflow);
 // - requester br<(31 i + 17) mod 3500>; dossier-author br<(17 i + 3) mod 3500> when i mod 5 = 0;
 //   sender-community bct<13 i mod 500> when i mod 4 = 1; a step (partOf Task/bt<i − 1>) when i mod 50 = 49;
-// - a read receipt when i mod 3 ≠ 0, by the owner (a role) or the community's first member.
+// - a read receipt when i mod 3 ≠ 0, by the owner (a role) or the community's first member;
+// - requis-organization: the owner's organization (bo<s mod 50>, or the CareTeam's managing organization).
 // Directory: Practitioner bpr<k> has the roles br<2k> and br<2k+1>; br<s> works at Organization bo<s mod 50>;
 // CareTeam bct<t> (managed by bo<t mod 50>) has 10 member roles, br0 being one of bct0's and bct1's.
 // So the expert bpr0 (roles br0, br1; communities bct0, bct1) is the requis of 1,000 Tasks.
@@ -17,7 +18,7 @@ import type { SearchRegistry } from '../../src/fhir/search-registry.js';
 import type { SqlClient } from '../../src/postgres/sql-client.js';
 import { DOSSIER_STATUS_SYSTEM, WORKFLOW_SYSTEM } from '../../src/workflow/teleexpertise/workflow-definition.js';
 import { TELEO_ROLE_SYSTEM } from '../../src/workflow/teleexpertise/dossier-roles.js';
-import { DOSSIER_AUTHOR_URL, READ_RECEIPT_URL, SENDER_COMMUNITY_URL } from '../../src/workflow/teleexpertise/dossier-model.js';
+import { DOSSIER_AUTHOR_URL, READ_RECEIPT_URL, REQUIS_ORGANIZATION_URL, SENDER_COMMUNITY_URL } from '../../src/workflow/teleexpertise/dossier-model.js';
 import { STATUSES } from './fixtures.js';
 
 export const ROLES = 3500;
@@ -101,7 +102,8 @@ WITH g AS (
   SELECT g.*, ($4::text[])[1 + k] AS status, ($6::text[])[1 + k] AS business,
     CASE WHEN s < ${ROLES} THEN 'PractitionerRole' ELSE 'CareTeam' END AS owner_type,
     CASE WHEN s < ${ROLES} THEN 'br' || s ELSE 'bct' || (s - ${ROLES}) END AS owner,
-    CASE WHEN i % 3 = 0 THEN NULL WHEN s < ${ROLES} THEN 'br' || s ELSE 'br' || (${MEMBER0_SQL(`(s - ${ROLES})`)}) END AS reader
+    CASE WHEN i % 3 = 0 THEN NULL WHEN s < ${ROLES} THEN 'br' || s ELSE 'br' || (${MEMBER0_SQL(`(s - ${ROLES})`)}) END AS reader,
+    'bo' || (CASE WHEN s < ${ROLES} THEN s ELSE s - ${ROLES} END % ${ORGS}) AS requis_org
   FROM g
 ), c AS MATERIALIZED (
   SELECT o.*, floor(extract(epoch FROM ts) * 1000)::float8 AS ms, jsonb_strip_nulls(jsonb_build_object(
@@ -120,6 +122,7 @@ WITH g AS (
         'valueReference', jsonb_build_object('reference', 'PractitionerRole/' || author))) ELSE '[]'::jsonb END
       || CASE WHEN community IS NOT NULL THEN jsonb_build_array(jsonb_build_object('url', '${SENDER_COMMUNITY_URL}',
         'valueReference', jsonb_build_object('reference', 'CareTeam/' || community))) ELSE '[]'::jsonb END
+      || jsonb_build_array(jsonb_build_object('url', '${REQUIS_ORGANIZATION_URL}', 'valueReference', jsonb_build_object('reference', 'Organization/' || requis_org)))
       || CASE WHEN reader IS NOT NULL THEN jsonb_build_array(jsonb_build_object('url', '${READ_RECEIPT_URL}', 'extension', jsonb_build_array(
         jsonb_build_object('url', 'reader', 'valueReference', jsonb_build_object('reference', 'PractitionerRole/' || reader)),
         jsonb_build_object('url', 'role', 'valueCode', 'requis'),
@@ -135,7 +138,7 @@ rf AS (INSERT INTO sp_reference (resource_type, resource_id, code, target_type, 
   SELECT 'Task', id, v.code, v.tt, v.tid, v.tt || '/' || v.tid, ts FROM c,
   LATERAL (VALUES ('owner', owner_type, owner), ('patient', 'Patient', patient), ('subject', 'Patient', patient),
     ('requester', 'PractitionerRole', requester), ('dossier-author', 'PractitionerRole', author), ('sender-community', 'CareTeam', community),
-    ('part-of', 'Task', parent), ('read-by', 'PractitionerRole', reader)) AS v(code, tt, tid) WHERE v.tid IS NOT NULL),
+    ('part-of', 'Task', parent), ('read-by', 'PractitionerRole', reader), ('requis-organization', 'Organization', requis_org)) AS v(code, tt, tid) WHERE v.tid IS NOT NULL),
 dt AS (INSERT INTO sp_date (resource_type, resource_id, code, low, high) SELECT 'Task', id, 'authored-on', ms, ms + 999 FROM c)
 SELECT count(*)::int AS n FROM c`;
 

@@ -31,7 +31,7 @@ export type AfterWrite = (tx: Storage, ctx: AuditContext, event: WriteEvent) => 
  * Server-owned content of a write, set before validation and storage (e.g. the owner recorded on a Subscription):
  * returns `next` unchanged or a copy with the platform's elements. `previous` is undefined on create.
  */
-export type PrepareWrite = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => Resource;
+export type PrepareWrite = (ctx: AuditContext, previous: Resource | undefined, next: Resource, storage: Storage) => Resource | Promise<Resource>;
 
 export interface ResourceServiceDeps {
   storage: Storage;
@@ -154,8 +154,11 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     return found.resources[0];
   }
 
-  const prepare = <T extends Resource>(ctx: AuditContext, previous: Resource | undefined, next: T): T =>
-    (deps.prepareWrite ?? []).reduce<Resource>((r, hook) => hook(ctx, previous, r), next) as T;
+  const prepare = async <T extends Resource>(ctx: AuditContext, previous: Resource | undefined, next: T, s: Storage): Promise<T> => {
+    let r: Resource = next;
+    for (const hook of deps.prepareWrite ?? []) r = await hook(ctx, previous, r, s);
+    return r as T;
+  };
   const checkWrite = (ctx: AuditContext, previous: Resource | undefined, next: Resource) => {
     for (const writeGuard of deps.writeGuards ?? []) writeGuard(ctx, previous, next);
   };
@@ -170,7 +173,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
     async create(ctx, submitted, options = {}) {
       knownType(submitted.resourceType);
       guard(ctx, 'create', submitted.resourceType, submitted);
-      const resource = prepare(ctx, undefined, submitted);
+      const resource = await prepare(ctx, undefined, submitted, storage);
       validator.validate(resource);
       checkWrite(ctx, undefined, resource);
       const doCreate = async (s: Storage) => {
@@ -223,7 +226,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
             guard(ctx, 'update', existing.resourceType, existing);
             await mustSee(ctx, s, existing);
           }
-          const prepared = prepare(ctx, existing, resource);
+          const prepared = await prepare(ctx, existing, resource, s);
           if (prepared !== resource) validator.validate(prepared);
           checkWrite(ctx, existing, prepared);
           await checkDossierLinks(ctx, s, prepared);

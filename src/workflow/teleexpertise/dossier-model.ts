@@ -17,6 +17,11 @@ export { DOSSIER_AUTHOR_URL } from './dossier-roles.js';
 
 /** Task extension (valueReference CareTeam): the sender's community that shares the dossier ("Ma communauté"). */
 export const SENDER_COMMUNITY_URL = 'https://teleo.fr/fhir/StructureDefinition/dossier-sender-community';
+/**
+ * Task extension (valueReference Organization), server-owned: the establishment the dossier is addressed to — the
+ * owner's organization when the Task was last written (routing included). Drives the secretariat's worklist.
+ */
+export const REQUIS_ORGANIZATION_URL = 'https://teleo.fr/fhir/StructureDefinition/dossier-requis-organization';
 /** Task extension (complex: reader valueReference, role valueCode, time valueDateTime): a participant's first read. */
 export const READ_RECEIPT_URL = 'https://teleo.fr/fhir/StructureDefinition/dossier-read';
 /** ImagingStudy extension (valueCode in IMAGE_SOURCES): how the images reached the platform. */

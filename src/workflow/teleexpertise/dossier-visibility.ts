@@ -38,7 +38,7 @@ const DIRECTORY_TYPES = new Set(['PractitionerRole', 'CareTeam', 'Practitioner']
 const NOTHING: Predicate = { t: 'id', ids: [] };
 /** The platform's own search parameters (profiles/) the rules use; the R4 ones are always there. */
 const REQUIRED_PARAMS: readonly [string, string][] = [
-  ['Task', 'dossier-author'], ['Task', 'sender-community'], ['Task', 'dossier-content'], ['CareTeam', 'managing-organization'],
+  ['Task', 'dossier-author'], ['Task', 'sender-community'], ['Task', 'dossier-content'], ['Task', 'requis-organization'],
   ['Subscription', 'owner-sub'], ['Subscription', 'owner-iss'],
 ];
 
@@ -65,14 +65,10 @@ function taskPredicate(party: Party, depth: number): Predicate {
   const own = any(
     refersTo('requester', parties),
     refersTo('dossier-author', parties),
-    refersTo('owner', [...parties, ...party.teams, ...party.adminOrgs]),
+    refersTo('owner', [...parties, ...party.teams]),
     refersTo('sender-community', party.teams),
-    party.adminOrgs.length > 0 ? {
-      t: 'chain', code: 'owner', targets: [
-        { type: 'PractitionerRole', inner: refersTo('organization', party.adminOrgs) },
-        { type: 'CareTeam', inner: refersTo('managing-organization', party.adminOrgs) },
-      ],
-    } : NOTHING,
+    // secretariat, admissions, billing: the dossiers addressed to their establishment (requis-organization.ts)
+    refersTo('requis-organization', party.adminOrgs),
     // tiers: owner of a child Task (complementary opinion)
     { t: 'has', sourceType: 'Task', code: 'part-of', inner: refersTo('owner', parties) },
   );

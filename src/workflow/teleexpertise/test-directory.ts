@@ -17,6 +17,7 @@ import { createResourceService, type ResourceService } from '../resource-service
 import { DOSSIER_AUTHOR_URL, TELEO_ROLE_SYSTEM } from './dossier-roles.js';
 import { createTaskStatusGuard, WORKFLOW_VIA } from './task-status-guard.js';
 import { createDossierVisibility } from './dossier-visibility.js';
+import { recordRequisOrganization } from './requis-organization.js';
 import { DOSSIER_STATUS_SYSTEM, WORKFLOW_SYSTEM, type DossierRole, type WorkflowDefinition } from './workflow-definition.js';
 
 loadDefinitions(join(process.cwd(), 'profiles'));
@@ -87,7 +88,7 @@ export async function createPlatform(storage: Storage = createMemoryStorage(regi
   const svc = createResourceService({
     storage, registry, validator: createValidator(new Map()), access: createScopeAccessPolicy(),
     logger: createLogger('silent'), searchDefaults: { defaultCount: 20, maxCount: 1000 }, writeGuards: [createTaskStatusGuard()],
-    visibility, afterWrite: [visibility.afterWrite],
+    visibility, afterWrite: [visibility.afterWrite], prepareWrite: [recordRequisOrganization()],
   });
   for (const r of DIRECTORY) await svc.update(SEED, r);
   return { storage, svc };

@@ -49,13 +49,7 @@ export function worklistPredicates(req: WorklistRequest, party: Party): Predicat
       break;
     case 'secretariat':
       if (party.adminOrgs.length === 0) throw errors.forbidden('The secretariat worklist needs a secretariat role (PractitionerRole.code teleo-role secretariat)');
-      preds.push({ t: 'or', preds: [
-        refersTo('owner', party.adminOrgs),
-        { t: 'chain', code: 'owner', targets: [
-          { type: 'PractitionerRole', inner: refersTo('organization', party.adminOrgs) },
-          { type: 'CareTeam', inner: refersTo('managing-organization', party.adminOrgs) },
-        ] },
-      ] });
+      preds.push(refersTo('requis-organization', party.adminOrgs));
       break;
     case 'sent':
       preds.push({ t: 'or', preds: [refersTo('requester', party.refs), refersTo('dossier-author', party.refs)] });
