@@ -3,7 +3,7 @@
 // A user acting under `user/` scopes sees a dossier-bound resource only through a dossier they take part in; the rule
 // is a search predicate ANDed into every search, read and include of those types, so that totals and includes never
 // count what the user may not see. Platform and integration clients acting under `system/` scopes are not filtered.
-import type { PractitionerRole, Resource } from '@medplum/fhirtypes';
+import type { PractitionerRole } from '@medplum/fhirtypes';
 import type { Principal } from '../../kernel/principal.js';
 import type { Predicate } from '../../fhir/search-request.js';
 import type { ParsedSearch } from '../../fhir/search-request.js';
@@ -177,18 +177,4 @@ export function createDossierVisibility(registry: SearchRegistry, options: { ttl
       if (DIRECTORY_TYPES.has(event.resource.resourceType)) cache.clear();
     },
   };
-}
-
-/** The references `resource` holds at the given top-level elements (partOf, target): where it joins a dossier. */
-export function referencesOf(resource: Resource, paths: readonly ('partOf' | 'target')[]): string[] {
-  const out: string[] = [];
-  const rec = resource as unknown as Record<string, unknown>;
-  for (const p of paths) {
-    const v = rec[p];
-    for (const r of Array.isArray(v) ? v : v ? [v] : []) {
-      const ref = (r as { reference?: unknown }).reference;
-      if (typeof ref === 'string') out.push(ref);
-    }
-  }
-  return out;
 }
