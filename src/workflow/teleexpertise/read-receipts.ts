@@ -6,7 +6,7 @@ import type { Logger } from '../../kernel/logger.js';
 import { SYSTEM_PRINCIPAL } from '../../kernel/principal.js';
 import { queueAudit, type AuditContext } from '../audit.js';
 import type { ResourceService, WriteGuard } from '../resource-service.js';
-import { rolesOf, serviceLookup } from './dossier-roles.js';
+import { DOSSIER_AUTHOR_URL, rolesOf, serviceLookup } from './dossier-roles.js';
 import { READ_RECEIPT_URL } from './dossier-model.js';
 import { workflowCodeOf } from './index.js';
 import type { DossierRole } from './workflow-definition.js';
@@ -78,6 +78,9 @@ export function createReadReceipts(svc: ResourceService, logger: Logger, now: ()
         const task = attempt === 0 ? resource as Task : await svc.read<Task>({ principal: SYSTEM_PRINCIPAL, via: READ_RECEIPT_VIA }, 'Task', resource.id);
         if (workflowCodeOf(task) === undefined) return;
         if (receiptsOf(task).some((r) => own.has(r.reader))) return;
+        // The senders' own reads are no receipts: answered from the Task itself, without the directory lookups.
+        const author = task.extension?.find((e) => e.url === DOSSIER_AUTHOR_URL)?.valueReference?.reference;
+        if ([task.requester?.reference, author].some((r) => r && own.has(r))) return;
         const roles = [...await rolesOf(ctx.principal, task, serviceLookup(svc))];
         if (roles.length === 0 || roles.every((r) => SENDERS.has(r))) return;
         const receipt: ReadReceipt = {

@@ -29,10 +29,13 @@ export async function organizationOfOwner(storage: Storage, owner: string | unde
 
 /** Server-owned: whatever a client sends in this extension is replaced by what the owner says. */
 export function recordRequisOrganization(): PrepareWrite {
-  return async (_ctx, _previous, next, storage) => {
+  return async (_ctx, previous, next, storage) => {
     if (next.resourceType !== 'Task' || workflowCodeOf(next as Task) === undefined) return next;
     const task = next as Task;
-    const org = await organizationOfOwner(storage, task.owner?.reference);
+    // Same owner as the stored version (a read receipt, a transition without routing): keep what was recorded.
+    const before = previous?.resourceType === 'Task' && (previous as Task).owner?.reference === task.owner?.reference
+      ? (previous as Task).extension?.find((e) => e.url === REQUIS_ORGANIZATION_URL)?.valueReference?.reference : undefined;
+    const org = before ?? await organizationOfOwner(storage, task.owner?.reference);
     const others = (task.extension ?? []).filter((e) => e.url !== REQUIS_ORGANIZATION_URL);
     const extension = org ? [...others, { url: REQUIS_ORGANIZATION_URL, valueReference: { reference: org } }] : others;
     const { extension: _old, ...rest } = task;
