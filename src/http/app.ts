@@ -1,5 +1,5 @@
 // The HTTP adapter: Express app with authentication, the FHIR REST routes, metadata and health (R4 §3.1.0).
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { CapabilityStatement } from '@medplum/fhirtypes';
 import type { Logger } from '../kernel/logger.js';
@@ -28,6 +28,11 @@ export interface AppDeps {
   afterRead?: FhirRestDeps['afterRead'];
   /** Resolves when the database answers; rejects otherwise. */
   health: () => Promise<void>;
+  /**
+   * Other authenticated HTTP APIs (DICOMweb…), mounted at `path`: each request reaches them with `res.locals.ctx`
+   * (principal, remote address, request id) set, and errors thrown become an OperationOutcome with the right status.
+   */
+  routers?: readonly { readonly path: string; readonly router: Router }[];
 }
 
 export function createApp(d: AppDeps): { app: Express; capabilityStatement: CapabilityStatement } {
@@ -74,15 +79,23 @@ export function createApp(d: AppDeps): { app: Express; capabilityStatement: Capa
     }
     sendJson(res, 200, capabilityStatement);
   });
-  fhir.use((req: Request, res: Response, next: NextFunction) => {
+  const authenticate = (req: Request, res: Response, next: NextFunction): void => {
     d.authenticator.authenticate(req.headers.authorization).then((principal) => {
       res.locals.ctx = { principal, remoteAddress: req.socket.remoteAddress, requestId: res.locals.requestId as string };
       next();
     }, next);
-  });
+  };
+  fhir.use(authenticate);
   mountFhirRoutes(fhir, routes, d.maxJsonBytes);
   app.use('/fhir', fhir);
   app.use('/fhir', fhirErrorHandler(d.logger));
+  // Routers sharing a path are authenticated once, then tried in order.
+  const byPath = new Map<string, Router[]>();
+  for (const { path, router } of d.routers ?? []) byPath.set(path, [...(byPath.get(path) ?? []), router]);
+  for (const [path, routers] of byPath) {
+    app.use(path, authenticate, ...routers);
+    app.use(path, fhirErrorHandler(d.logger));
+  }
   app.use((_req: Request, res: Response) => res.status(404).json({ error: 'not found' }));
   return { app, capabilityStatement };
 }

@@ -73,6 +73,11 @@ export interface ResourceService {
   transaction<T>(fn: (svc: ResourceService) => Promise<T>): Promise<T>;
   /** Inside `transaction`: holds `key` until commit (Storage.lock), e.g. before a transaction Bundle's conditional create. */
   lock(key: string): Promise<void>;
+  /**
+   * Throws 403 unless the caller's scopes allow `interaction` on `resourceType`: for adapters whose data is not a FHIR
+   * resource but is governed by one (DICOMweb and DIMSE instances by ImagingStudy).
+   */
+  authorize(ctx: AuditContext, interaction: Interaction, resourceType: string): void;
 }
 
 /**
@@ -328,6 +333,10 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
 
     lock(key) {
       return storage.lock(key);
+    },
+
+    authorize(ctx, interaction, resourceType) {
+      deps.access.check(ctx.principal, interaction, resourceType);
     },
 
     transaction(fn) {
