@@ -32,33 +32,51 @@ export interface QueryMatchRow {
   sop_classes: string[] | null;
 }
 
-export function instanceQuerySql(q: IndexQuery): { sql: string; params: unknown[] } {
+/** Adds a bind parameter and returns its placeholder. */
+export type Bind = (value: unknown) => string;
+
+export function binder(): { params: unknown[]; p: Bind } {
   const params: unknown[] = [];
-  const p = (v: unknown): string => {
-    params.push(v);
-    return `$${params.length}`;
+  return {
+    params,
+    p: (v) => {
+      params.push(v);
+      return `$${params.length}`;
+    },
   };
-  const valueOf = (f: AttributeFilter): string => {
-    const column = COLUMNS[f.tag];
-    if (column && !f.personName) return column;
-    if (!/^[0-9A-F]{8}$/.test(f.tag)) throw new Error(`invalid tag ${f.tag}`);
-    const raw = f.personName ? `metadata->'${f.tag}'->'Value'->0->>'Alphabetic'` : `metadata->'${f.tag}'->'Value'->>0`;
-    const value = `NULLIF(btrim(${raw}), '')`;
-    return f.personName ? `translate(${value}, ${p(FOLD_FROM)}, ${p(FOLD_TO)})` : value;
-  };
-  const conditions = q.filters.map((f) => {
-    const v = valueOf(f);
-    const { rule } = f;
-    switch (rule.kind) {
-      case 'single': return `${v} = ${p(rule.value)}`;
-      case 'list': return `${v} = ANY(${p(rule.values)}::text[])`;
-      case 'wildcard': return `${v} LIKE ${p(likePattern(rule.pattern))} ESCAPE '\\'`;
-      case 'range': return [
-        ...(rule.from !== undefined ? [`${v} COLLATE "C" >= ${p(rule.from)}`] : []),
-        ...(rule.to !== undefined ? [`${v} COLLATE "C" <= ${p(rule.to)}`] : []),
-      ].join(' AND ') || 'true';
-    }
-  });
+}
+
+/** The SQL condition of one matching rule on the value expression `v` (PS3.4 C.2.2.2.1–C.2.2.2.5). */
+export function ruleSql(v: string, rule: AttributeFilter['rule'], p: Bind): string {
+  switch (rule.kind) {
+    case 'single': return `${v} = ${p(rule.value)}`;
+    case 'list': return `${v} = ANY(${p(rule.values)}::text[])`;
+    case 'wildcard': return `${v} LIKE ${p(likePattern(rule.pattern))} ESCAPE '\\'`;
+    case 'range': return [
+      ...(rule.from !== undefined ? [`${v} COLLATE "C" >= ${p(rule.from)}`] : []),
+      ...(rule.to !== undefined ? [`${v} COLLATE "C" <= ${p(rule.to)}`] : []),
+    ].join(' AND ') || 'true';
+  }
+}
+
+/** The value a filter compares in a dicom_instance row (`alias` qualifies its columns): a column, or the metadata's first value. */
+export function instanceValueSql(f: AttributeFilter, p: Bind, alias = ''): string {
+  const column = COLUMNS[f.tag];
+  if (column && !f.personName) return `${alias}${column}`;
+  if (!/^[0-9A-F]{8}$/.test(f.tag)) throw new Error(`invalid tag ${f.tag}`);
+  return metadataValueSql(`${alias}metadata`, f.tag, f.personName, p);
+}
+
+/** The first value of `tag` in the DICOM JSON `metadata` expression, trimmed (PN: Alphabetic group, folded). */
+export function metadataValueSql(metadata: string, tag: string, personName: boolean, p: Bind): string {
+  const raw = personName ? `${metadata}->'${tag}'->'Value'->0->>'Alphabetic'` : `${metadata}->'${tag}'->'Value'->>0`;
+  const value = `NULLIF(btrim(${raw}), '')`;
+  return personName ? `translate(${value}, ${p(FOLD_FROM)}, ${p(FOLD_TO)})` : value;
+}
+
+export function instanceQuerySql(q: IndexQuery): { sql: string; params: unknown[] } {
+  const { params, p } = binder();
+  const conditions = q.filters.map((f) => ruleSql(instanceValueSql(f, p), f.rule, p));
   const entity = ENTITY[q.level];
   const key = entity.length === 1 ? entity[0] : `(${entity.join(', ')})`;
   const order = entity.map((e) => `${e} COLLATE "C"`).join(', ');

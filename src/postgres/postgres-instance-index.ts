@@ -1,9 +1,10 @@
-// Instance index on PostgreSQL/PGlite (tables of migration 005): index rows, quarantine and jobs in one transaction.
+// Instance index on PostgreSQL/PGlite (tables of migrations 005 and 006): index rows, quarantine and jobs in one transaction.
 import { randomUUID } from 'node:crypto';
 import type { DicomJson } from '../imaging/dicom-json.js';
 import type { IndexedInstance, InstanceIndex, InstanceIndexTx, QuarantinedObject, QuarantineReason } from '../store/instance-index.js';
 import { instanceQuerySql, type QueryMatchRow, toQueryMatch } from './instance-query-sql.js';
 import { createPostgresJobQueue } from './postgres-job-queue.js';
+import { insertInstanceSql, studyQuerySql } from './study-query-sql.js';
 import type { SqlClient } from './sql-client.js';
 
 interface InstanceRow {
@@ -16,7 +17,7 @@ interface InstanceRow {
 interface QuarantineRow {
   id: string; reason: QuarantineReason; detail: string; sop_instance_uid: string | null; sop_class_uid: string | null;
   transfer_syntax_uid: string | null; blob_key: string; blob_size: number; calling_ae: string; called_ae: string;
-  remote_address: string | null; received_at: Date | string;
+  remote_address: string | null; received_at: Date | string; replayed_at: Date | string | null; replay_outcome: string | null;
 }
 
 const iso = (v: Date | string): string => new Date(v).toISOString();
@@ -37,6 +38,7 @@ function toQuarantined(r: QuarantineRow): QuarantinedObject {
     id: r.id, reason: r.reason, detail: r.detail, sopInstanceUid: opt(r.sop_instance_uid), sopClassUid: opt(r.sop_class_uid),
     transferSyntaxUid: opt(r.transfer_syntax_uid), blobKey: r.blob_key, blobSize: Number(r.blob_size),
     callingAe: r.calling_ae, calledAe: r.called_ae, remoteAddress: opt(r.remote_address), receivedAt: iso(r.received_at),
+    ...(r.replayed_at !== null ? { replayedAt: iso(r.replayed_at), replayOutcome: r.replay_outcome ?? '' } : {}),
   };
 }
 
@@ -44,18 +46,18 @@ const INSTANCE_COLUMNS = `sop_instance_uid, sop_class_uid, study_instance_uid, s
   blob_key, blob_size, patient_id, issuer_of_patient_id, accession_number, metadata, calling_ae, called_ae,
   remote_address, received_at`;
 
+/** The instance insert that also counts the instance into its series and study (built once). */
+const INSERT = insertInstanceSql(INSTANCE_COLUMNS);
+
 function txOn(db: SqlClient): InstanceIndexTx {
   return {
     jobs: createPostgresJobQueue(db),
     async insert(i) {
       // ON CONFLICT waits for a concurrent inserter of the same UID to commit, then reads its row (READ COMMITTED).
-      const inserted = await db.query(
-        `INSERT INTO dicom_instance (${INSTANCE_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15)
-         ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
+      const inserted = await db.query(INSERT.sql,
         [i.sopInstanceUid, i.sopClassUid, i.studyInstanceUid, i.seriesInstanceUid, i.transferSyntaxUid, i.blobKey,
           i.blobSize, i.patientId ?? null, i.issuerOfPatientId ?? null, i.accessionNumber ?? null,
-          JSON.stringify(i.metadata), i.callingAe, i.calledAe, i.remoteAddress ?? null, i.receivedAt]);
+          JSON.stringify(i.metadata), i.callingAe, i.calledAe, i.remoteAddress ?? null, i.receivedAt, ...INSERT.params]);
       if (inserted.length > 0) return { kind: 'inserted', instance: i };
       const [row] = await db.query<InstanceRow>(`SELECT ${INSTANCE_COLUMNS} FROM dicom_instance WHERE sop_instance_uid = $1`, [i.sopInstanceUid]);
       return { kind: 'exists', existing: toInstance(row) };
@@ -71,6 +73,11 @@ function txOn(db: SqlClient): InstanceIndexTx {
       if (rows.length > 0) return toQuarantined(rows[0]);
       const [same] = await db.query<QuarantineRow>('SELECT * FROM dicom_quarantine WHERE blob_key = $1 AND reason = $2', [q.blobKey, q.reason]);
       return toQuarantined(same);
+    },
+    async markReplayed(id, replay) {
+      const rows = await db.query<QuarantineRow>(
+        'UPDATE dicom_quarantine SET replayed_at = $2, replay_outcome = $3 WHERE id = $1 RETURNING *', [id, replay.at, replay.outcome]);
+      return rows.length > 0 ? toQuarantined(rows[0]) : undefined;
     },
   };
 }
@@ -89,13 +96,20 @@ export function createPostgresInstanceIndex(db: SqlClient): InstanceIndex {
       return rows.map(toInstance);
     },
     async query(q) {
-      const { sql, params } = instanceQuerySql(q);
+      const { sql, params } = studyQuerySql(q) ?? instanceQuerySql(q);
       const rows = await db.query<QueryMatchRow>(sql, params);
       return rows.map(toQueryMatch);
     },
     async listQuarantine(options) {
-      const rows = await db.query<QuarantineRow>('SELECT * FROM dicom_quarantine ORDER BY received_at DESC, id LIMIT $1', [options?.limit ?? 100]);
+      const rows = await db.query<QuarantineRow>(
+        `SELECT * FROM dicom_quarantine WHERE ($3::text IS NULL OR reason = $3)
+         ORDER BY received_at DESC, id COLLATE "C" LIMIT $1 OFFSET $2`,
+        [options?.limit ?? 100, options?.offset ?? 0, options?.reason ?? null]);
       return rows.map(toQuarantined);
+    },
+    async getQuarantined(id) {
+      const [row] = await db.query<QuarantineRow>('SELECT * FROM dicom_quarantine WHERE id = $1', [id]);
+      return row ? toQuarantined(row) : undefined;
     },
   };
 }

@@ -118,6 +118,43 @@ export function instanceIndexContract(name: string, open: () => Promise<OpenedIn
       expect((await index().listQuarantine({ limit: 1000 })).filter((x) => x.blobKey === q.blobKey)).to.have.length(1);
     });
 
+    it('pages the quarantine newest first, filtered by reason, and finds one entry by id', async () => {
+      const reason = 'mismatch';
+      const base = Date.parse('2031-05-06T07:08:09.000Z'); // later than every other entry of the contract
+      const made = [];
+      for (let n = 0; n < 5; n++) {
+        made.push(await index().transaction((tx) => tx.quarantine(quarantined({ reason, receivedAt: new Date(base + n * 1000).toISOString() }))));
+      }
+      await index().transaction((tx) => tx.quarantine(quarantined({ reason: 'unparseable', receivedAt: new Date(base + 10_000).toISOString() })));
+      const newestFirst = [...made].reverse().map((x) => x.id);
+      expect((await index().listQuarantine({ reason, limit: 2 })).map((x) => x.id)).to.deep.equal(newestFirst.slice(0, 2));
+      expect((await index().listQuarantine({ reason, limit: 2, offset: 2 })).map((x) => x.id)).to.deep.equal(newestFirst.slice(2, 4));
+      expect((await index().listQuarantine({ limit: 1 }))[0].reason).to.equal('unparseable');
+      expect(await index().getQuarantined(made[1].id)).to.deep.equal(made[1]);
+      expect(await index().getQuarantined('no-such-entry')).to.equal(undefined);
+    });
+
+    it('records the replay of a quarantined entry, the last one winning', async () => {
+      const entry = await index().transaction((tx) => tx.quarantine(quarantined()));
+      expect(entry.replayedAt).to.equal(undefined);
+      const at = new Date('2030-01-02T03:04:05.000Z').toISOString();
+      const marked = await index().transaction((tx) => tx.markReplayed(entry.id, { at, outcome: 'conflict' }));
+      expect(marked).to.deep.equal({ ...entry, replayedAt: at, replayOutcome: 'conflict' });
+      const later = new Date('2030-01-03T00:00:00.000Z').toISOString();
+      await index().transaction((tx) => tx.markReplayed(entry.id, { at: later, outcome: 'stored' }));
+      expect(await index().getQuarantined(entry.id)).to.deep.include({ replayedAt: later, replayOutcome: 'stored' });
+      expect(await index().transaction((tx) => tx.markReplayed('no-such-entry', { at, outcome: 'stored' }))).to.equal(undefined);
+    });
+
+    it('rolls back a replay mark with its transaction', async () => {
+      const entry = await index().transaction((tx) => tx.quarantine(quarantined()));
+      await index().transaction(async (tx) => {
+        await tx.markReplayed(entry.id, { at: new Date().toISOString(), outcome: 'stored' });
+        throw new Error('boom');
+      }).catch(() => undefined);
+      expect(await index().getQuarantined(entry.id)).to.deep.equal(entry);
+    });
+
     describe('query (PS3.4 C.2.2.2 matching, C.6 levels)', () => {
       const tagged = `T${randomUUID().slice(0, 8)}`;
       const [hl, ml, jd] = ['HL', 'ML', 'JD'].map((p) => `${tagged}-${p}`);
@@ -174,6 +211,47 @@ export function instanceIndexContract(name: string, open: () => Promise<OpenedIn
         const images = await index().query(q('IMAGE', ['0020000E', { vr: 'UI', Value: [se1] }]));
         expect(images.map((m) => m.metadata['00080060'].Value?.[0])).to.deep.equal(['MR', 'MR']);
         expect(images.map((m) => m.instances)).to.deep.equal([1, 1]);
+      });
+
+      it('answers a patient with the modalities and SOP classes of all its studies', async () => {
+        const [patient] = await index().query(q('PATIENT', ['00100020', { vr: 'LO', Value: [hl] }]));
+        expect(patient).to.deep.include({ studies: 2, series: 3, instances: 4, modalities: ['CT', 'MR'], sopClasses: ['1.2.840.10008.5.1.4.1.1.2'] });
+        expect(patient.metadata['00080018']).to.equal(undefined); // metadata is the instance's, not a synthesis
+      });
+
+      it('matches a study whose instances disagree on a study attribute through any one of its instances', async () => {
+        const prefix = `T${randomUUID().slice(0, 8)}`;
+        const [study, se] = [uid(), uid()];
+        await index().transaction((tx) => tx.insert(studyInstance({ patientId: `${prefix}-1`, name: 'MARTIN^Paul', study, series: se, date: '20250301', modality: 'CT', sop: '1.2.5.1' })));
+        await index().transaction((tx) => tx.insert(studyInstance({ patientId: `${prefix}-1`, name: 'MARTIN^Pierre', study, series: se, date: '20250302', modality: 'MR', sop: '1.2.5.2' })));
+        const mine = filterOf('00100020', { vr: 'LO', Value: [`${prefix}-*`] });
+        const find = async (level: IndexQuery['level'], tag: string, attr: DicomJson[string], tag2?: string, attr2?: DicomJson[string]) =>
+          index().query({ level, filters: [mine, filterOf(tag, attr), ...(tag2 && attr2 ? [filterOf(tag2, attr2)] : [])].filter((f) => f !== undefined) });
+        const pierre = await find('STUDY', '00100010', { vr: 'PN', Value: [{ Alphabetic: 'martin^pierre' }] });
+        expect(pierre.map((m) => m.metadata['0020000D'].Value?.[0])).to.deep.equal([study]);
+        expect(pierre[0].metadata['00100010'].Value).to.deep.equal([{ Alphabetic: 'MARTIN^Paul' }]); // first instance
+        expect(pierre[0]).to.deep.include({ series: 1, instances: 2, modalities: ['CT', 'MR'] });
+        expect(await find('STUDY', '00080020', { vr: 'DA', Value: ['20250302'] })).to.have.length(1);
+        // One instance must pass every filter: Paul is CT, Pierre is MR.
+        expect(await find('STUDY', '00100010', { vr: 'PN', Value: [{ Alphabetic: 'MARTIN^Paul' }] }, '00080060', { vr: 'CS', Value: ['MR'] })).to.deep.equal([]);
+        expect(await find('PATIENT', '00100010', { vr: 'PN', Value: [{ Alphabetic: 'MARTIN^Pierre' }] })).to.have.length(1);
+        expect(await find('PATIENT', '00100010', { vr: 'PN', Value: [{ Alphabetic: 'MARTIN^Jacques' }] })).to.deep.equal([]);
+      });
+
+      it('counts the series and instances of a study received over concurrent transactions exactly', async function () {
+        this.timeout(30_000);
+        const prefix = `T${randomUUID().slice(0, 8)}`;
+        const study = uid();
+        const series = [uid(), uid(), uid(), uid()];
+        const rows = Array.from({ length: 20 }, (_, n) => studyInstance({
+          patientId: `${prefix}-C`, name: 'CONCURRENT^Test', study, series: series[n % 4], date: '20250401', modality: n % 2 ? 'CT' : 'PT',
+        }));
+        await Promise.all(rows.map((r) => index().transaction((tx) => tx.insert(r))));
+        const mine = filterOf('00100020', { vr: 'LO', Value: [`${prefix}-C`] });
+        const [found] = await index().query({ level: 'STUDY', filters: mine ? [mine] : [] });
+        expect(found).to.deep.include({ studies: 1, series: 4, instances: 20, modalities: ['CT', 'PT'] });
+        const [patient] = await index().query({ level: 'PATIENT', filters: mine ? [mine] : [] });
+        expect(patient).to.deep.include({ studies: 1, series: 4, instances: 20 });
       });
     });
   });
