@@ -93,11 +93,16 @@ const num = (json: DicomJson, tag: string, dflt: number): number => {
 };
 
 /** Native pixel data must hold Rows × Columns × Samples × Frames × Bits Allocated bits (PS3.5 §8.1.1, PS3.3 C.7.6.3). */
-function checkNativePixelLength(metadata: DicomJson, pixelData: DcmjsElement): void {
-  const values = Array.isArray(pixelData.Value) ? pixelData.Value : [];
+/** Bytes native (uncompressed) Pixel Data must hold: Rows × Columns × Samples × Frames × Bits Allocated (PS3.5 §8.1.1). */
+export function expectedNativePixelBytes(metadata: DicomJson): number {
   const bits = num(metadata, '00280010', 0) * num(metadata, '00280011', 0) * num(metadata, '00280002', 1)
     * num(metadata, '00280008', 1) * num(metadata, '00280100', 0);
-  const expected = Math.ceil(bits / 8);
+  return Math.ceil(bits / 8);
+}
+
+function checkNativePixelLength(metadata: DicomJson, pixelData: DcmjsElement): void {
+  const values = Array.isArray(pixelData.Value) ? pixelData.Value : [];
+  const expected = expectedNativePixelBytes(metadata);
   const actual = binaryLength(values);
   if (actual < expected) throw new DicomParseError(`Pixel Data truncated: ${actual} of ${expected} bytes`);
 }

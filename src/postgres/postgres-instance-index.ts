@@ -95,6 +95,12 @@ export function createPostgresInstanceIndex(db: SqlClient): InstanceIndex {
         `SELECT ${INSTANCE_COLUMNS} FROM dicom_instance WHERE study_instance_uid = $1 ORDER BY sop_instance_uid COLLATE "C"`, [studyUid]);
       return rows.map(toInstance);
     },
+    async studyMetadata(studyUid, seriesUid) {
+      const rows = await db.query<{ metadata: string }>(
+        `SELECT metadata::text AS metadata FROM dicom_instance WHERE study_instance_uid = $1${seriesUid === undefined ? '' : ' AND series_instance_uid = $2'}
+         ORDER BY sop_instance_uid COLLATE "C"`, seriesUid === undefined ? [studyUid] : [studyUid, seriesUid]);
+      return rows.map((r) => r.metadata);
+    },
     async query(q) {
       const { sql, params } = studyQuerySql(q) ?? instanceQuerySql(q);
       const rows = await db.query<QueryMatchRow>(sql, params);

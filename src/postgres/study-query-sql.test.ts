@@ -55,7 +55,7 @@ describe('Study table (migration 006)', function () {
           [i.sopInstanceUid, i.sopClassUid, i.studyInstanceUid, i.seriesInstanceUid, i.transferSyntaxUid, i.blobKey, i.blobSize,
             i.patientId, i.issuerOfPatientId, i.accessionNumber, JSON.stringify(i.metadata), i.callingAe, i.calledAe, i.receivedAt]);
       }
-      expect(await migrate(migrated)).to.deep.equal(['006_dicom_study.sql']);
+      expect(await migrate(migrated, listMigrations().filter((m) => m.version <= 6))).to.deep.equal(['006_dicom_study.sql']);
 
       const rows = await dump(incremental);
       expect(rows).to.deep.equal(await dump(migrated));

@@ -70,6 +70,10 @@ export function instanceIndexContract(name: string, open: () => Promise<OpenedIn
       for (const u of uids) await index().transaction((tx) => tx.insert(instance({ sopInstanceUid: u, studyInstanceUid: study })));
       const listed = (await index().listStudy(study)).map((i) => i.sopInstanceUid);
       expect(listed).to.deep.equal([...uids].sort());
+      const full = await index().listStudy(study);
+      expect((await index().studyMetadata(study)).map((t) => JSON.parse(t) as DicomJson)).to.deep.equal(full.map((i) => i.metadata));
+      expect((await index().studyMetadata(study, full[1].seriesInstanceUid)).map((t) => JSON.parse(t) as DicomJson)).to.deep.equal([full[1].metadata]);
+      expect(await index().studyMetadata(study, uid())).to.deep.equal([]);
     });
 
     it('rolls back index rows, quarantine records and jobs together', async () => {

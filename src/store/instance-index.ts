@@ -43,9 +43,20 @@ export interface QuarantinedObject extends InstanceSource {
   readonly blobKey: string;
   readonly blobSize: number;
   readonly receivedAt: string;
+  /** Set once an operator replayed the entry through the store service: when, and what came of it. */
+  readonly replayedAt?: string;
+  readonly replayOutcome?: string;
 }
 
-export type NewQuarantinedObject = Omit<QuarantinedObject, 'id'>;
+export type NewQuarantinedObject = Omit<QuarantinedObject, 'id' | 'replayedAt' | 'replayOutcome'>;
+
+/** A page of the quarantine, newest first (then by id). */
+export interface QuarantineListOptions {
+  /** Default 100. */
+  readonly limit?: number;
+  readonly offset?: number;
+  readonly reason?: QuarantineReason;
+}
 
 /** The result of offering an instance to the index. */
 export type InsertResult =
@@ -59,6 +70,8 @@ export interface InstanceIndexTx {
   insert(instance: IndexedInstance): Promise<InsertResult>;
   /** Records a quarantined object; the same bytes quarantined twice for the same reason give the first record. */
   quarantine(entry: NewQuarantinedObject): Promise<QuarantinedObject>;
+  /** Records that an entry was replayed (the last replay wins); undefined when there is no such entry. */
+  markReplayed(id: string, replay: { readonly at: string; readonly outcome: string }): Promise<QuarantinedObject | undefined>;
   readonly jobs: JobQueue;
 }
 
@@ -96,8 +109,14 @@ export interface InstanceIndex {
   get(sopInstanceUid: string): Promise<IndexedInstance | undefined>;
   /** Instances of a study, in SOP Instance UID order. */
   listStudy(studyInstanceUid: string): Promise<IndexedInstance[]>;
+  /**
+   * The precomputed metadata of a study's instances (of one series when given), each as its DICOM JSON text, in SOP
+   * Instance UID order: WADO-RS joins them into its response without parsing and re-serialising each instance.
+   */
+  studyMetadata(studyInstanceUid: string, seriesInstanceUid?: string): Promise<string[]>;
   /** Entities matching a query, in the order of their unique key (PatientID, or the UID of the level). */
   query(query: IndexQuery): Promise<IndexQueryMatch[]>;
   /** Quarantined objects, newest first. */
-  listQuarantine(options?: { limit?: number }): Promise<QuarantinedObject[]>;
+  listQuarantine(options?: QuarantineListOptions): Promise<QuarantinedObject[]>;
+  getQuarantined(id: string): Promise<QuarantinedObject | undefined>;
 }

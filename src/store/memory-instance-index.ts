@@ -70,6 +70,13 @@ export function createMemoryInstanceIndex(storage: Storage): InstanceIndex {
           state.quarantine.push(stored);
           return copy(stored);
         },
+        async markReplayed(id, replay) {
+          const at = state.quarantine.findIndex((q) => q.id === id);
+          if (at < 0) return undefined;
+          const marked: QuarantinedObject = { ...state.quarantine[at], replayedAt: replay.at, replayOutcome: replay.outcome };
+          state.quarantine = state.quarantine.map((q, i) => (i === at ? marked : q)); // the snapshot keeps the old array
+          return copy(marked);
+        },
       };
       try {
         return await fn(tx);
@@ -87,10 +94,22 @@ export function createMemoryInstanceIndex(storage: Storage): InstanceIndex {
       .filter((i) => i.studyInstanceUid === studyUid)
       .sort((a, b) => (a.sopInstanceUid < b.sopInstanceUid ? -1 : a.sopInstanceUid > b.sopInstanceUid ? 1 : 0))
       .map(copy),
+    studyMetadata: async (studyUid, seriesUid) => [...state.instances.values()]
+      .filter((i) => i.studyInstanceUid === studyUid && (seriesUid === undefined || i.seriesInstanceUid === seriesUid))
+      .sort((a, b) => (a.sopInstanceUid < b.sopInstanceUid ? -1 : a.sopInstanceUid > b.sopInstanceUid ? 1 : 0))
+      .map((i) => JSON.stringify(i.metadata)),
     query: async (q) => evaluate(state.instances.values(), q),
-    listQuarantine: async (options) => [...state.quarantine]
-      .sort((a, b) => (a.receivedAt === b.receivedAt ? 0 : a.receivedAt < b.receivedAt ? 1 : -1))
-      .slice(0, options?.limit ?? 100)
-      .map(copy),
+    listQuarantine: async (options) => {
+      const offset = options?.offset ?? 0;
+      return state.quarantine
+        .filter((q) => options?.reason === undefined || q.reason === options.reason)
+        .sort((a, b) => byString(b.receivedAt, a.receivedAt) || byString(a.id, b.id))
+        .slice(offset, offset + (options?.limit ?? 100))
+        .map(copy);
+    },
+    getQuarantined: async (id) => {
+      const found = state.quarantine.find((q) => q.id === id);
+      return found && copy(found);
+    },
   };
 }
