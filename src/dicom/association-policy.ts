@@ -1,10 +1,11 @@
 // PS3.8 §7.1 / §9.3.3–9.3.4 association acceptance: known AEs, allowed operations, association limit, and the
-// presentation contexts (PS3.4 Annex A Verification, Annex B Storage, Annex C.4.1 Query/Retrieve FIND) and transfer syntaxes (PS3.5 §10) we accept.
+// presentation contexts (PS3.4 Annex A Verification, Annex B Storage, Annex C.4.1 Query/Retrieve FIND, C.4.2 MOVE, C.4.3 GET
+// with the storage SCP role of its requester, PS3.7 D.3.3.4) and transfer syntaxes (PS3.5 §10) we accept.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
-export type DimseOperation = 'echo' | 'store' | 'find';
-export const DIMSE_OPERATIONS: readonly DimseOperation[] = ['echo', 'store', 'find'];
+export type DimseOperation = 'echo' | 'store' | 'find' | 'move' | 'get';
+export const DIMSE_OPERATIONS: readonly DimseOperation[] = ['echo', 'store', 'find', 'move', 'get'];
 /** What a caller not in `knownAes` may do when `acceptUnknownAes` is set: never query patient data. */
 export const UNKNOWN_AE_OPERATIONS: readonly DimseOperation[] = ['echo', 'store'];
 
@@ -19,8 +20,10 @@ export interface KnownAe {
 }
 
 export interface AssociationPolicy {
-  /** Our AE title: associations calling another title are refused. */
+  /** Our AE title: associations calling another title (nor one of `otherAeTitles`) are refused. */
   readonly aeTitle: string;
+  /** Other titles we answer to, e.g. dedicated to a workflow (ae-title-routing.ts): same rules, data routed by title. */
+  readonly otherAeTitles?: readonly string[];
   readonly knownAes: readonly KnownAe[];
   /** Accept callers not in `knownAes` (with `UNKNOWN_AE_OPERATIONS`: echo and store). Default false: refused. */
   readonly acceptUnknownAes: boolean;
@@ -81,6 +84,13 @@ const UNCOMPRESSED_VERIFICATION = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1
 export const PATIENT_ROOT_FIND = '1.2.840.10008.5.1.4.1.2.1.1';
 export const STUDY_ROOT_FIND = '1.2.840.10008.5.1.4.1.2.2.1';
 const FIND_SOP_CLASSES = new Set([PATIENT_ROOT_FIND, STUDY_ROOT_FIND]);
+/** PS3.4 Table C.4-2 / C.4-3 (Annex C.6.1, C.6.2): Patient Root and Study Root Query/Retrieve Information Model - MOVE, GET. */
+export const PATIENT_ROOT_MOVE = '1.2.840.10008.5.1.4.1.2.1.2';
+export const STUDY_ROOT_MOVE = '1.2.840.10008.5.1.4.1.2.2.2';
+export const PATIENT_ROOT_GET = '1.2.840.10008.5.1.4.1.2.1.3';
+export const STUDY_ROOT_GET = '1.2.840.10008.5.1.4.1.2.2.3';
+const MOVE_SOP_CLASSES = new Set([PATIENT_ROOT_MOVE, STUDY_ROOT_MOVE]);
+const GET_SOP_CLASSES = new Set([PATIENT_ROOT_GET, STUDY_ROOT_GET]);
 
 const trimAe = (ae: string): string => ae.trim(); // PS3.5 Table 6.2-1 AE: leading/trailing spaces are not significant
 
@@ -99,7 +109,7 @@ async function hostMatches(host: string, remoteAddress: string): Promise<boolean
 }
 
 export async function decideAssociation(policy: AssociationPolicy, req: AssociationRequest): Promise<AssociationDecision> {
-  if (trimAe(req.calledAe) !== trimAe(policy.aeTitle)) {
+  if (![policy.aeTitle, ...(policy.otherAeTitles ?? [])].some((title) => trimAe(title) === trimAe(req.calledAe))) {
     return { accept: false, rejection: { result: 'permanent', source: 'service-user', reason: 'called-ae-not-recognized' } };
   }
   const calling = trimAe(req.callingAe);
@@ -126,13 +136,30 @@ export type ContextResult =
   | { readonly accept: string }
   | { readonly reject: 'user-rejection' | 'abstract-syntax-not-supported' | 'transfer-syntaxes-not-supported' };
 
-/** Accepts the first proposed transfer syntax we support (the sender lists its preferred, usually its file's, first). */
-export function decideContext(abstractSyntax: string, proposed: readonly string[], operations: ReadonlySet<DimseOperation>): ContextResult {
+/**
+ * SCP/SCU Role Selection (PS3.7 D.3.3.4) proposed for a context: `scp` true when the requester offers to act as the
+ * Storage SCP (a C-GET requester receiving its sub-operations).
+ */
+export interface ProposedRoles {
+  readonly scu?: boolean;
+  readonly scp?: boolean;
+}
+
+/**
+ * Accepts the first proposed transfer syntax we support (the sender lists its preferred, usually its file's, first).
+ * A storage context proposed with the SCP role is accepted for a caller that may `get` (the C-GET sub-operations
+ * come back on it), and for its SCU role only if it may `store`.
+ */
+export function decideContext(abstractSyntax: string, proposed: readonly string[], operations: ReadonlySet<DimseOperation>, roles: ProposedRoles = {}): ContextResult {
   let operation: DimseOperation;
   let supported: ReadonlySet<string>;
   if (abstractSyntax === VERIFICATION_SOP_CLASS) [operation, supported] = ['echo', UNCOMPRESSED_VERIFICATION];
-  else if (isStorageSopClass(abstractSyntax)) [operation, supported] = ['store', STORAGE_TRANSFER_SYNTAXES];
-  else if (FIND_SOP_CLASSES.has(abstractSyntax)) [operation, supported] = ['find', UNCOMPRESSED_VERIFICATION];
+  else if (isStorageSopClass(abstractSyntax)) {
+    supported = STORAGE_TRANSFER_SYNTAXES;
+    operation = roles.scp && operations.has('get') && !operations.has('store') ? 'get' : 'store';
+  } else if (FIND_SOP_CLASSES.has(abstractSyntax)) [operation, supported] = ['find', UNCOMPRESSED_VERIFICATION];
+  else if (MOVE_SOP_CLASSES.has(abstractSyntax)) [operation, supported] = ['move', UNCOMPRESSED_VERIFICATION];
+  else if (GET_SOP_CLASSES.has(abstractSyntax)) [operation, supported] = ['get', UNCOMPRESSED_VERIFICATION];
   else return { reject: 'abstract-syntax-not-supported' };
   if (!operations.has(operation)) return { reject: 'user-rejection' };
   const chosen = proposed.find((ts) => supported.has(ts));

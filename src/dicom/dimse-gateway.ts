@@ -1,17 +1,23 @@
-// DIMSE gateway (PS3.7 §9.1, PS3.8 upper layer) over dcmjs-dimse: C-ECHO, C-STORE and C-FIND SCP. Translates only: the
-// association policy decides who may do what, the store service decides what a received object becomes.
+// DIMSE gateway (PS3.7 §9.1, PS3.8 upper layer, PS3.15 B.1 TLS) over dcmjs-dimse: C-ECHO, C-STORE, C-FIND, C-MOVE and
+// C-GET SCP. Translates only: the association policy decides who may do what, the store service decides what a received
+// object becomes, c-move.ts / c-get.ts what a retrieve sends.
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import dimse from 'dcmjs-dimse';
 import type { Logger } from '../kernel/logger.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { InstanceIndex } from '../store/instance-index.js';
 import type { InstanceStore, StoreOutcome } from '../workflow/imaging/instance-store.js';
 import { decideAssociation, decideContext, type AssociationPolicy, type DimseOperation, type Rejection } from './association-policy.js';
 import { serveCFind, type CFindAnswer } from './c-find.js';
 import { cStoreFailureOf, cStoreStatusOf, DatasetSink, type CStoreStatus } from './c-store.js';
+import { serveCGet } from './c-get.js';
+import { serveCMove } from './c-move.js';
+import { sendCStore } from './c-store-scu.js';
+import { RETRIEVE_STATUS, type RetrieveAnswer, type RetrieveRequest } from './qr-retrieve.js';
 
 const { Scp, Server, Dataset } = dimse;
-const { CEchoResponse, CStoreResponse, CFindResponse } = dimse.responses;
+const { CEchoResponse, CStoreResponse, CFindResponse, CMoveResponse, CGetResponse } = dimse.responses;
 const { Status, PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse.constants;
 
 type Association = InstanceType<typeof dimse.association.Association>;
@@ -20,6 +26,9 @@ type CEchoRequest = InstanceType<typeof dimse.requests.CEchoRequest>;
 type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
 type CFindRequest = InstanceType<typeof dimse.requests.CFindRequest>;
 type CCancelRequest = InstanceType<typeof dimse.requests.CCancelRequest>;
+type CMoveRequest = InstanceType<typeof dimse.requests.CMoveRequest>;
+type CGetRequest = InstanceType<typeof dimse.requests.CGetRequest>;
+type RetrieveResponseT = InstanceType<typeof CMoveResponse> | InstanceType<typeof CGetResponse>;
 type CFindResponseT = InstanceType<typeof CFindResponse>;
 type CEchoResponseT = InstanceType<typeof CEchoResponse>;
 type CStoreResponseT = InstanceType<typeof CStoreResponse>;
@@ -34,6 +43,20 @@ export interface DimseGatewayOptions extends AssociationPolicy {
   readonly logger: Logger;
   /** Maximum PDU length we receive (PS3.8 D.1); default 1 MiB. */
   readonly maxPduLength?: number;
+  /** Where C-MOVE and C-GET read the stored files; without it they answer "Unable to process". */
+  readonly blobs?: BlobStore;
+  /** DICOM TLS (PS3.15 B.1) on the listener: key and certificate (PEM), and `ca` + `requestCert` to ask for client certificates. */
+  readonly tls?: DicomTlsOptions;
+}
+
+export interface DicomTlsOptions {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  readonly ca?: string | Buffer;
+  readonly requestCert?: boolean;
+  readonly rejectUnauthorized?: boolean;
+  /** Default TLSv1.2 (PS3.15 B.9 / BCP 195 profiles). */
+  readonly minVersion?: string;
 }
 
 export interface DimseGateway {
@@ -61,6 +84,18 @@ const CONTEXT_RESULT = {
   'transfer-syntaxes-not-supported': PresentationContextResult.RejectTransferSyntaxesNotSupported,
 } as const;
 
+/** A C-MOVE-RSP / C-GET-RSP from an answer of c-move.ts / c-get.ts. */
+function retrieveResponse(response: RetrieveResponseT, a: RetrieveAnswer, transferSyntaxUid?: string): RetrieveResponseT {
+  response.setStatus(a.status);
+  if (a.comment) response.setErrorComment(a.comment);
+  if (a.remaining !== undefined) response.setRemaining(a.remaining);
+  if (a.completed !== undefined) response.setCompleted(a.completed);
+  if (a.failed !== undefined) response.setFailures(a.failed);
+  if (a.warning !== undefined) response.setWarnings(a.warning);
+  if (a.failedUids?.length) response.setDataset(new Dataset({ FailedSOPInstanceUIDList: [...a.failedUids] }, transferSyntaxUid));
+  return response;
+}
+
 /** The socket dcmjs-dimse keeps on each connection (untyped upstream). */
 const socketOf = (scp: object): Socket => (scp as { socket: Socket }).socket;
 
@@ -78,13 +113,22 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
     private calledAe = '';
     private sink?: DatasetSink;
     /** The store started for each C-STORE data set, found again from the placeholder data set of its request. */
-    private readonly pending = new WeakMap<DatasetT, Promise<StoreOutcome>>();
+    private readonly storing = new WeakMap<DatasetT, Promise<StoreOutcome>>();
     /** Message IDs of the C-FIND requests being answered, and whether a C-CANCEL-RQ arrived for them. */
     private readonly finds = new Map<number, { cancelled: boolean }>();
+    /** The same for the C-MOVE and C-GET requests being served (a closed association cancels them). */
+    private readonly retrievals = new Map<number, { cancelled: boolean }>();
+    private accepted?: Association;
+    private ended = false;
 
     constructor(socket: Socket, opts?: ConstructorParameters<typeof Scp>[1]) {
       super(socket, opts);
+      // Each response is one small PDU the peer waits for: with Nagle on, it would wait for the peer's delayed ACK
+      // (~40 ms per C-STORE). DCMTK and Orthanc's DCMTK-based SCP disable it too (TCP_NODELAY).
+      socket.setNoDelay(true);
       this.on('close', () => {
+        this.ended = true;
+        for (const state of this.retrievals.values()) state.cancelled = true;
         if (this.counted) active--;
         this.counted = false;
         this.sink?.destroy(new Error('association closed before the data set was complete'));
@@ -105,11 +149,19 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
         active++;
         this.counted = true;
         association.setMaxPduLength(maxPduLength);
+        this.accepted = association;
         for (const { id } of association.getPresentationContexts()) {
           const context = association.getPresentationContext(id);
-          const result = decideContext(context.getAbstractSyntaxUid(), context.getTransferSyntaxUids(), this.operations);
+          // SCP/SCU Role Selection (PS3.7 D.3.3.4), when proposed: answered with the roles this caller may take.
+          const proposed = context.getUserRole() === undefined && context.getProviderRole() === undefined ? undefined
+            : { scu: context.getUserRole() === true, scp: context.getProviderRole() === true };
+          const result = decideContext(context.getAbstractSyntaxUid(), context.getTransferSyntaxUids(), this.operations, proposed);
           if ('accept' in result) context.setResult(PresentationContextResult.Accept, result.accept);
           else context.setResult(CONTEXT_RESULT[result.reject]);
+          if (proposed) {
+            context.setUserRole(proposed.scu && this.operations.has('store'));
+            context.setProviderRole(proposed.scp && this.operations.has('get'));
+          }
         }
         this.sendAssociationAccept();
       });
@@ -146,14 +198,14 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
     override createDatasetFromStoreWritableStream(writable: Writable, context: PresentationContext, callback: (dataset: DatasetT) => void): void {
       const placeholder = new Dataset({}, context.getAcceptedTransferSyntaxUid());
       const outcome = sinkOutcomes.get(writable);
-      if (outcome) this.pending.set(placeholder, outcome);
+      if (outcome) this.storing.set(placeholder, outcome);
       if (this.sink === writable) this.sink = undefined;
       callback(placeholder);
     }
 
     override cStoreRequest(request: CStoreRequest, callback: (response: CStoreResponseT) => void): void {
       const dataset = request.getDataset();
-      const outcome = dataset && this.pending.get(dataset);
+      const outcome = dataset && this.storing.get(dataset);
       const answer = (s: CStoreStatus): void => {
         const response = CStoreResponse.fromRequest(request);
         response.setStatus(s.status);
@@ -188,8 +240,50 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
         .finally(() => this.finds.delete(messageId));
     }
 
+    override cMoveRequest(request: CMoveRequest, callback: (responses: InstanceType<typeof CMoveResponse>[]) => void): void {
+      const destination = String(request.getCommandDataset().getElement('MoveDestination') ?? '');
+      this.serveRetrieve(request, () => callback([]), (a, ts) => retrieveResponse(CMoveResponse.fromRequest(request), a, ts),
+        (req) => serveCMove({ index: options.index, blobs: options.blobs as BlobStore, logger, aeTitle: options.aeTitle, knownAes: options.knownAes }, { ...req, destination }));
+    }
+
+    override cGetRequest(request: CGetRequest, callback: (responses: InstanceType<typeof CGetResponse>[]) => void): void {
+      this.serveRetrieve(request, () => callback([]), (a, ts) => retrieveResponse(CGetResponse.fromRequest(request), a, ts),
+        (req) => serveCGet({ index: options.index, blobs: options.blobs as BlobStore, logger }, req, (instance, part10) => {
+          if (!this.accepted || this.ended) throw new Error('association closed');
+          return sendCStore(this, this.accepted, instance, part10, { requireProviderRole: true });
+        }));
+    }
+
+    /**
+     * Runs a C-MOVE or C-GET: its responses go out as they come, through sendResponse (dcmjs-dimse's `callback` takes
+     * one call only; it is called, empty, once the final response is sent).
+     */
+    private serveRetrieve(request: CMoveRequest | CGetRequest, done: () => void, build: (a: RetrieveAnswer, ts?: string) => RetrieveResponseT,
+      serve: (req: RetrieveRequest) => Promise<void>): void {
+      const messageId = request.getMessageId();
+      const state = { cancelled: false };
+      this.retrievals.set(messageId, state);
+      const ts = request.getDataset()?.getTransferSyntaxUid();
+      const respond = (a: RetrieveAnswer): void => {
+        if (!this.ended) this.sendResponse(request, build(a, ts));
+      };
+      const req: RetrieveRequest = {
+        sopClassUid: request.getAffectedSopClassUid(), messageId, identifier: request.getDataset()?.getElements(), cancelled: () => state.cancelled,
+        source: { callingAe: this.callingAe, calledAe: this.calledAe, remoteAddress: socketOf(this).remoteAddress }, respond,
+      };
+      const served = options.blobs ? serve(req) : Promise.resolve(respond({ status: RETRIEVE_STATUS.unableToProcess, comment: 'Retrieve is not configured' }));
+      void served.catch((e: unknown) => {
+        logger.error('C-MOVE/C-GET failed', { callingAe: this.callingAe, error: String(e) });
+        respond({ status: RETRIEVE_STATUS.unableToProcess, comment: 'Unable to process' });
+      }).finally(() => {
+        this.retrievals.delete(messageId);
+        done();
+      });
+    }
+
     override cCancelRequest(request: CCancelRequest): void {
-      const state = this.finds.get(request.getMessageIdBeingRespondedTo());
+      const id = request.getMessageIdBeingRespondedTo();
+      const state = this.finds.get(id) ?? this.retrievals.get(id);
       if (state) state.cancelled = true;
     }
 
@@ -205,11 +299,11 @@ export async function startDimseGateway(options: DimseGatewayOptions): Promise<D
   const net = (): NetServer => (server as unknown as { server: NetServer }).server;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
-    server.listen(options.port);
+    server.listen(options.port, options.tls ? { securityOptions: { minVersion: 'TLSv1.2', ...options.tls } } : undefined);
     net().once('error', reject);
   });
   const port = (net().address() as AddressInfo).port;
-  logger.info('DICOM listening', { port, aeTitle: options.aeTitle });
+  logger.info('DICOM listening', { port, aeTitle: options.aeTitle, tls: !!options.tls });
   return {
     port,
     async close() {

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import dcmjs from 'dcmjs';
 
-const TOOLS = ['echoscu', 'storescu', 'storescp', 'dcmdump', 'dciodvfy'];
+const TOOLS = ['echoscu', 'storescu', 'storescp', 'movescu', 'getscu', 'dcmdump', 'dciodvfy'];
 
 function missingTools(): string[] {
   return TOOLS.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
@@ -102,7 +102,7 @@ export function datasetOffset(file: Buffer): number {
   return 132 + 12 + file.readUInt32LE(132 + 8);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -138,6 +138,68 @@ export async function startReferenceScp(dir: string): Promise<ReferenceScp> {
       if (files.length !== 1) throw new Error(`storescp holds ${files.length} files: ${files.join(', ')}`);
       return readFile(join(dir, files[0]));
     },
+    async close() {
+      child.kill();
+      await exited;
+    },
+  };
+}
+
+/** A Query/Retrieve identifier for movescu/getscu: `-k Key=value` pairs, the level first. */
+export type RetrieveKeys = Record<string, string>;
+
+const keyArgs = (keys: RetrieveKeys): string[] => Object.entries(keys).flatMap(([k, v]) => ['-k', `${k}=${v}`]);
+
+export interface RetrieveRun extends ToolRun {
+  /** Final status as movescu/getscu print it (e.g. `Success`, `Warning`, `Failed: …`). */
+  readonly final?: string;
+}
+
+/**
+ * dcmtk's movescu: `-S` (Study Root, default) or `-P` (Patient Root). `incomingPort` makes movescu its own move
+ * destination (it listens there and writes the received files to `outputDir`).
+ */
+export async function movescu(port: number, keys: RetrieveKeys, o: { callingAe?: string; destination: string; model?: '-S' | '-P'; incomingPort?: number; outputDir?: string; extra?: string[] }): Promise<RetrieveRun> {
+  const args = ['-v', o.model ?? '-S', '-aet', o.callingAe ?? 'VIEWER', '-aec', 'TELEO', '-aem', o.destination, ...keyArgs(keys)];
+  if (o.incomingPort) args.push('+P', String(o.incomingPort), '-od', o.outputDir ?? '.');
+  const res = await run('movescu', [...args, ...(o.extra ?? []), '127.0.0.1', String(port)]);
+  return { ...res, final: finalStatusOf(res.output) };
+}
+
+/** dcmtk's getscu writing what it receives to `outputDir`. */
+export async function getscu(port: number, keys: RetrieveKeys, o: { callingAe?: string; model?: '-S' | '-P'; outputDir: string; extra?: string[] }): Promise<RetrieveRun> {
+  const res = await run('getscu', ['-v', o.model ?? '-S', '-aet', o.callingAe ?? 'VIEWER', '-aec', 'TELEO', ...keyArgs(keys), '-od', o.outputDir, ...(o.extra ?? []), '127.0.0.1', String(port)]);
+  return { ...res, final: finalStatusOf(res.output) };
+}
+
+/**
+ * The status of the last C-MOVE/C-GET response dcmtk logged: `-v` prints "Received Final Move Response (Success)" or
+ * "Received C-GET Response (Success)"; `-d` prints "DIMSE Status : 0xfe00: Cancel: …" under it.
+ */
+function finalStatusOf(output: string): string | undefined {
+  const short = [...output.matchAll(/Received (?:Final Move|C-GET) Response \(([^)]*)\)/g)].at(-1)?.[1];
+  return short ?? [...output.matchAll(/DIMSE Status\s*:\s*0x[0-9a-f]{4}: ([^\n]*)/gi)].at(-1)?.[1];
+}
+
+/** A dcmtk storescp with its own AE title, keeping every file received (bit-preserving) in `dir`. */
+export interface StoreScpPeer {
+  readonly port: number;
+  readonly aeTitle: string;
+  /** Paths of the files received so far. */
+  files(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** `uniqueNames`: every reception gets its own file (storescp +uf), so that a resent instance shows as two files. */
+export async function startStoreScp(dir: string, aeTitle: string, o: { port?: number; uniqueNames?: boolean } = {}): Promise<StoreScpPeer> {
+  const listen = o.port ?? await freePort();
+  const child = spawn('storescp', ['+B', '+xa', ...(o.uniqueNames ? ['+uf'] : []), '-od', dir, '-aet', aeTitle, String(listen)], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; i < 50 && (await echoscu(listen, 'PROBE', aeTitle)).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+  return {
+    port: listen,
+    aeTitle,
+    files: async () => (await readdir(dir)).filter((f) => !f.startsWith('.')).map((f) => join(dir, f)),
     async close() {
       child.kill();
       await exited;

@@ -15,7 +15,7 @@ import type { Storage } from '../store/resource-store.js';
 import { testRegistry } from '../store/test-storages.js';
 import { createInstanceStore } from '../workflow/imaging/instance-store.js';
 import type { AssociationPolicy } from './association-policy.js';
-import { startDimseGateway, type DimseGateway } from './dimse-gateway.js';
+import { startDimseGateway, type DimseGateway, type DicomTlsOptions } from './dimse-gateway.js';
 
 export interface GatewayHarness {
   readonly gateway: DimseGateway;
@@ -42,7 +42,7 @@ export const TEST_POLICY: AssociationPolicy = {
 };
 
 /** `dir` holds the blobs (and the PGlite database): reopening the same `dir` is a restart. */
-export async function openGatewayHarness(dir: string, backend: 'memory' | 'pglite', policy: Partial<AssociationPolicy> = {}): Promise<GatewayHarness> {
+export async function openGatewayHarness(dir: string, backend: 'memory' | 'pglite', policy: Partial<AssociationPolicy> = {}, tls?: DicomTlsOptions): Promise<GatewayHarness> {
   const blobs = await createFsBlobStore(join(dir, 'blobs'));
   let storage: Storage;
   let index: InstanceIndex;
@@ -60,7 +60,7 @@ export async function openGatewayHarness(dir: string, backend: 'memory' | 'pglit
     const hex = key.slice('sha256-'.length);
     return join(dir, 'blobs', hex.slice(0, 2), hex.slice(2, 4), key);
   };
-  const gateway = await startDimseGateway({ ...TEST_POLICY, ...policy, port: 0, store, index, logger: createLogger('silent') });
+  const gateway = await startDimseGateway({ ...TEST_POLICY, ...policy, port: 0, store, index, blobs, tls, logger: createLogger('silent') });
   return {
     gateway, port: gateway.port, index, blobs, storage,
     blobPath,
