@@ -26,6 +26,22 @@ describe('config', () => {
     }
   });
 
+  it('reads the AE titles dedicated to a workflow and names an unknown workflow as the problem', () => {
+    const routes = [{ aeTitle: 'TELEO_AVC', workflow: 'avis-programme', requisOrganization: 'Organization/chu' }];
+    expect(loadConfig({ DICOM_AE_ROUTES: JSON.stringify(routes) }).dicomAeRoutes).to.deep.equal(routes);
+    expect(() => loadConfig({ DICOM_AE_ROUTES: JSON.stringify([{ aeTitle: 'TELEO_X', workflow: 'no-such-workflow' }]) }))
+      .to.throw(ConfigError, /DICOM_AE_ROUTES.*avis-programme/s);
+  });
+
+  it('reads the forwarding rules and names a destination that is not a known AE with host and port, or an unknown workflow', () => {
+    const aes = JSON.stringify([{ aeTitle: 'PACS_CHU', host: 'pacs.chu.fr', port: 104, operations: ['echo'] }, { aeTitle: 'NOPORT', operations: ['echo'] }]);
+    const rules = { 'rcp-greffe-renale': { destination: 'PACS_CHU', useDossierIdentity: true } };
+    expect(loadConfig({ DICOM_KNOWN_AES: aes, DICOM_FORWARDING: JSON.stringify(rules) }).dicomForwarding).to.deep.equal(rules);
+    expect(() => loadConfig({ DICOM_KNOWN_AES: aes, DICOM_FORWARDING: JSON.stringify({ 'rcp-greffe-renale': { destination: 'NOPORT' }, 'no-such': { destination: 'PACS_CHU' } }) }))
+      .to.throw(ConfigError, /destination "NOPORT" of "rcp-greffe-renale" must be a DICOM_KNOWN_AES entry with a host and a port.*unknown workflow code "no-such"|unknown workflow code "no-such".*destination "NOPORT"/s);
+    expect(() => loadConfig({ DICOM_TLS_KEY_FILE: '/k.pem' })).to.throw(ConfigError, /DICOM_TLS_KEY_FILE and DICOM_TLS_CERT_FILE go together/);
+  });
+
   it('refuses to start without any token issuer', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).to.throw(ConfigError, /No token issuer/);
     expect(loadConfig({ NODE_ENV: 'production', AUTH_ISSUERS: JSON.stringify([{ issuer: 'https://psc', jwksFile: '/k.json' }]) }).issuers).to.have.length(1);

@@ -4,6 +4,10 @@ import { resolve } from 'node:path';
 import type { IssuerConfig } from '../http/auth/jwt-authenticator.js';
 import { DIMSE_OPERATIONS, type KnownAe } from '../dicom/association-policy.js';
 import type { LogLevel } from '../kernel/logger.js';
+import type { PacsDefinition } from '../workflow/imaging/pacs-port.js';
+import { parsePacsList } from './pacs-config.js';
+import type { AeRoute } from '../workflow/imaging/ae-title-routing.js';
+import { WORKFLOWS } from '../workflow/teleexpertise/index.js';
 
 export interface Config {
   readonly httpPort: number;
@@ -47,6 +51,18 @@ export interface Config {
   /** Accept associations from AEs not in `dicomKnownAes` (echo and store). Default false. */
   readonly dicomAcceptUnknownAes: boolean;
   readonly dicomMaxAssociations: number;
+  /** Hospital PACS queried and retrieved from for télédossiers (pacs-config.ts PACS_SHAPE); each may C-STORE to us. */
+  readonly pacs: readonly PacsDefinition[];
+  /** Called AE titles of ours dedicated to a workflow (studies sent to them attach to the patient's open dossier of it). */
+  readonly dicomAeRoutes: readonly AeRoute[];
+  /** DICOM TLS (PS3.15 B.1) on the DIMSE listener: PEM key and certificate files; with a CA file, client certificates are required. */
+  readonly dicomTlsKeyFile?: string;
+  readonly dicomTlsCertFile?: string;
+  readonly dicomTlsCaFile?: string;
+  /** Automatic study forwarding per workflow code: `{ "rcp-greffe-renale": { "destination": "<known AE>", "useDossierIdentity": true } }`. */
+  readonly dicomForwarding: Readonly<Record<string, { readonly destination: string; readonly useDossierIdentity?: boolean }>>;
+  /** A study is forwarded once none of its instances has arrived for this long. */
+  readonly dicomForwardingQuietSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -129,11 +145,32 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       && (ae.port === undefined || (Number.isInteger(ae.port) && ae.port > 0 && ae.port < 65536))
       && Array.isArray(ae.operations) && ae.operations.every((o: unknown) => DIMSE_OPERATIONS.includes(o as KnownAe['operations'][number]))),
     `a JSON array of { "aeTitle": <1-16 characters>, "host"?: <IP or name>, "port"?: <port>, "operations": [${DIMSE_OPERATIONS.map((o) => `"${o}"`).join(', ')}] }`);
+  const dicomAeRoutes = json<AeRoute[]>('DICOM_AE_ROUTES', 'dicomAeRoutes', [],
+    (v) => Array.isArray(v) && v.every((r) => typeof r === 'object' && r !== null
+      && typeof r.aeTitle === 'string' && /^[^\\]{1,16}$/.test(r.aeTitle.trim())
+      && typeof r.workflow === 'string' && WORKFLOWS.some((w) => w.code === r.workflow)
+      && (r.requisOrganization === undefined || (typeof r.requisOrganization === 'string' && /^Organization\/[A-Za-z0-9\-.]{1,64}$/.test(r.requisOrganization)))),
+    `a JSON array of { "aeTitle": <1-16 characters>, "workflow": <one of ${WORKFLOWS.map((w) => w.code).join(', ')}>, "requisOrganization"?: "Organization/<id>" }`);
   const dicomAeTitle = str('DICOM_AE_TITLE', 'dicomAeTitle', 'TELEO') as string;
   if (!/^[^\\]{1,16}$/.test(dicomAeTitle.trim())) problems.push('DICOM_AE_TITLE must be 1 to 16 characters without backslash');
   const dicomUnknownRaw = str('DICOM_ACCEPT_UNKNOWN_AES', 'dicomAcceptUnknownAes', 'false');
   if (dicomUnknownRaw !== 'true' && dicomUnknownRaw !== 'false') problems.push('DICOM_ACCEPT_UNKNOWN_AES must be true or false');
   const dicomPortRaw = pick('DICOM_PORT', 'dicomPort');
+  const dicomForwarding = json<Config['dicomForwarding']>('DICOM_FORWARDING', 'dicomForwarding', {},
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((r) => typeof r === 'object' && r !== null
+      && typeof r.destination === 'string' && (r.useDossierIdentity === undefined || typeof r.useDossierIdentity === 'boolean')),
+    'a JSON object mapping a workflow code to { "destination": "<AE title of a DICOM_KNOWN_AES entry with host and port>", "useDossierIdentity"?: true|false }');
+  for (const [code, rule] of Object.entries(dicomForwarding)) {
+    if (!WORKFLOWS.some((w) => w.code === code)) problems.push(`DICOM_FORWARDING: unknown workflow code "${code}" (known: ${WORKFLOWS.map((w) => w.code).join(', ')})`);
+    if (!dicomKnownAes.some((ae) => ae.aeTitle.trim() === rule.destination.trim() && ae.host && ae.port)) {
+      problems.push(`DICOM_FORWARDING: destination "${rule.destination}" of "${code}" must be a DICOM_KNOWN_AES entry with a host and a port`);
+    }
+  }
+  const dicomTlsKeyFile = str('DICOM_TLS_KEY_FILE', 'dicomTlsKeyFile');
+  const dicomTlsCertFile = str('DICOM_TLS_CERT_FILE', 'dicomTlsCertFile');
+  const dicomTlsCaFile = str('DICOM_TLS_CA_FILE', 'dicomTlsCaFile');
+  if (!dicomTlsKeyFile !== !dicomTlsCertFile) problems.push('DICOM_TLS_KEY_FILE and DICOM_TLS_CERT_FILE go together (both or neither)');
+  if (dicomTlsCaFile && !dicomTlsKeyFile) problems.push('DICOM_TLS_CA_FILE needs DICOM_TLS_KEY_FILE and DICOM_TLS_CERT_FILE');
   const smtpUrl = str('SMTP_URL', 'smtpUrl');
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) problems.push('SMTP_URL must start with smtp:// or smtps://');
 
@@ -167,10 +204,21 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomKnownAes,
     dicomAcceptUnknownAes: dicomUnknownRaw === 'true',
     dicomMaxAssociations: int('DICOM_MAX_ASSOCIATIONS', 'dicomMaxAssociations', 20, 1, 1000),
+    pacs: parsePacsList(pick('PACS', 'pacs'), problems),
+    dicomAeRoutes,
+    dicomTlsKeyFile: dicomTlsKeyFile && resolve(dicomTlsKeyFile),
+    dicomTlsCertFile: dicomTlsCertFile && resolve(dicomTlsCertFile),
+    dicomTlsCaFile: dicomTlsCaFile && resolve(dicomTlsCaFile),
+    dicomForwarding,
+    dicomForwardingQuietSeconds: int('DICOM_FORWARDING_QUIET_S', 'dicomForwardingQuietSeconds', 30, 0, 86_400),
     ...overrides,
   };
   if (!config.devIssuer && config.issuers.length === 0) {
     problems.push('No token issuer configured: set AUTH_ISSUERS, or AUTH_DEV_ISSUER=true for development');
+  }
+  const moving = config.pacs.find((p) => p.retrieve === 'c-move');
+  if (moving && config.dicomPort === undefined) {
+    problems.push(`PACS ${moving.name} retrieves by C-MOVE to our AE: set DICOM_PORT so that the DICOM listener receives its C-STOREs`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -106,7 +106,9 @@ export async function resolvePatient(t: ResourceService, ctx: AuditContext, p: D
   if (!identifier.length && p.unqualified) identifier.push({ value: p.unqualified });
   const patient: Patient = {
     resourceType: 'Patient',
-    ...(identifier.length && p.name ? { meta: { profile: [PROFILE] } } : {}),
+    // The platform's Patient profile wants qualified identifiers (INS-NIR, IPP + issuer): a bare Patient ID is kept
+    // as an identifier without system, on a plain R4 Patient.
+    ...((p.ins || p.ipp) && p.name ? { meta: { profile: [PROFILE] } } : {}),
     ...(identifier.length ? { identifier } : {}),
     ...(p.name ? { name: [p.name] } : {}),
     ...(p.gender ? { gender: p.gender } : {}),

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import dcmjs from 'dcmjs';
 import { parsePart10Metadata } from '../../imaging/dicom-json.js';
 import { httpBackends, startTestServer, type TestServer } from '../../http/test-server.js';
-import { describeWithDicomPeers, newUid, storescu } from '../../dicom/test-dicom-peers.js';
+import { describeWithDicomPeers, newUid, run, storescu } from '../../dicom/test-dicom-peers.js';
 import { DOSSIER_CONTENT_SYSTEM, IMAGE_SOURCE_URL } from '../teleexpertise/dossier-model.js';
 import { patientOfDataset } from './dicom-patient-identity.js';
 
@@ -84,6 +84,7 @@ for (const backend of httpBackends()) {
       server = await startTestServer(backend, {
         dicomPort: 0, dicomAeTitle: 'TELEO',
         dicomKnownAes: [{ aeTitle: 'MODALITY', host: '127.0.0.1', operations: ['echo', 'store'] }],
+        dicomAeRoutes: [{ aeTitle: 'TELEO_APROG', workflow: 'avis-programme' }],
       });
       dir = await mkdtemp(join(tmpdir(), 'teleo-study-sync-'));
       const post = async (body: object) => {
@@ -183,6 +184,27 @@ for (const backend of httpBackends()) {
       expect(updated.series?.[0].instance?.map((i) => i.number)).to.deep.equal([1, 2]);
       expect(examsOf(await json<Task>(`/Task/${task.id}`))).to.deep.equal([`ImagingStudy/${study.id}`]);
       expect(((await json<Bundle<Patient>>(`/Patient?identifier=${encodeURIComponent(`${INS}|${ins}`)}`)).entry ?? [])).to.have.length(1);
+    });
+
+    it('attaches a study sent to the AE title dedicated to a workflow to the open dossier of that workflow for the same patient', async () => {
+      const ins = nir();
+      const task = await createDossier(ins, { valueIdentifier: { system: 'urn:oid:1.2.250.1.999.12.2', value: `NEVER-SENT-${seq}` } });
+      const [uid, lone] = [newUid(), newUid()];
+      const sendTo = async (calledAe: string, s: Sent) => {
+        const file = await writeStudyFile(dir, s);
+        return run('storescu', ['-v', '-aet', 'MODALITY', '-aec', calledAe, '127.0.0.1', String(server.platform.dicomPort), file]);
+      };
+      for (const [study, patient] of [[uid, ins], [lone, nir()]]) {
+        const sent = await sendTo('TELEO_APROG', { study, ins: patient });
+        expect(sent.output).to.match(/Received Store Response \(Success\)/);
+      }
+      const study = await eventually(() => oneStudy(uid, 1));
+      expect(study.basedOn?.[0].reference).to.equal(task.focus?.reference);
+      await eventually(async () => expect(examsOf(await json<Task>(`/Task/${task.id}`))).to.deep.equal([`ImagingStudy/${study.id}`]));
+      // A patient without a dossier of that workflow: the study waits in the local server list.
+      expect((await eventually(() => oneStudy(lone, 1))).basedOn).to.equal(undefined);
+      // A title we neither have nor route is refused at association.
+      expect((await sendTo('TELEO_NOWHERE', { study: newUid(), ins })).output).to.match(/Called AE Title Not Recognized/i);
     });
 
     it('attaches a study by its accession number', async () => {

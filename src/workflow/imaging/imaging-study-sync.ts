@@ -23,6 +23,7 @@ import { IMAGE_SOURCE_URL, type ImageSource } from '../teleexpertise/dossier-mod
 import { DICOM_UID_SYSTEM } from '../teleexpertise/teledossier-resources.js';
 import { patientOfDataset, resolvePatient } from './dicom-patient-identity.js';
 import { attachStudy, findRequest, openDossierOf, type StudyKeys } from './study-attachment.js';
+import { routedRequest, routeOf, type AeRoute } from './ae-title-routing.js';
 
 export const IMAGING_STUDY_SYNC_JOB = 'imaging-study-sync';
 export const IMAGING_VIA = 'imaging';
@@ -32,8 +33,14 @@ const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const MAX_ATTEMPTS = 5;
 
 /** In the index transaction of a newly stored instance: its study's ImagingStudy is to be brought up to date. */
+/**
+ * How long a study's ImagingStudy update waits for more of its instances: instances arriving within it are brought in
+ * by one update (a batch of jobs), instead of rewriting a 300-instance resource after each of them.
+ */
+export const STUDY_SYNC_DEBOUNCE_MS = 300;
+
 export async function enqueueStudySync(tx: { readonly jobs: JobQueue }, instance: IndexedInstance): Promise<void> {
-  await tx.jobs.enqueue(IMAGING_STUDY_SYNC_JOB, { study: instance.studyInstanceUid });
+  await tx.jobs.enqueue(IMAGING_STUDY_SYNC_JOB, { study: instance.studyInstanceUid }, { runAt: new Date(Date.now() + STUDY_SYNC_DEBOUNCE_MS) });
 }
 
 /** Our DICOMweb base: the FHIR base with `/fhir` replaced by `/dicomweb`. */
@@ -140,6 +147,8 @@ export interface ImagingStudySyncDeps {
   /** The FHIR base URL (known once the HTTP listener is bound). */
   fhirBase: () => string;
   logger: Logger;
+  /** Called AE titles dedicated to a workflow: their studies attach to the patient's open dossier of it. */
+  aeRoutes?: readonly AeRoute[];
 }
 
 export interface ImagingStudySync {
@@ -176,23 +185,31 @@ export function createImagingStudySync(deps: ImagingStudySyncDeps): ImagingStudy
     const issuerOid = issuer && text(issuer, '00400032');
     const keys: StudyKeys = { studyInstanceUid: uid, accessionNumber: instances[0].accessionNumber, accessionIssuer: issuerOid ? `urn:oid:${issuerOid}` : undefined };
     const request = existing?.basedOn ? undefined : await findRequest(t, ctx, keys);
-    const basedOn: Reference<ServiceRequest> | undefined = request ? { reference: `ServiceRequest/${request.id}` } : undefined;
+    let basedOn: Reference<ServiceRequest> | undefined = request ? { reference: `ServiceRequest/${request.id}` } : undefined;
     if (!existing) {
       const subject = await resolvePatient(t, ctx, patientOfDataset(instances[0].metadata), request?.subject);
+      basedOn ??= await routed(t, instances, subject);
       const created = await t.create(ctx, imagingStudyOf(instances, { subject, basedOn, endpoint: await endpoint(t) }), { ifNoneExist: byUid });
-      if (created.created) return attach(t, created.resource, request);
+      if (created.created) return attach(t, created.resource, basedOn);
       existing = created.resource; // created meanwhile by another writer: update it as below
     }
+    if (!existing.basedOn) basedOn ??= await routed(t, instances, existing.subject);
     const next = imagingStudyOf(instances, { subject: existing.subject, basedOn, endpoint: existing.endpoint?.[0] ?? await endpoint(t) }, existing);
     if (isDeepStrictEqual(next, existing)) return existing;
     const updated = (await t.update(ctx, next, { ifMatch: existing.meta?.versionId })).resource;
-    return existing.basedOn || !request ? updated : attach(t, updated, request);
+    return existing.basedOn || !basedOn ? updated : attach(t, updated, basedOn);
+  }
+
+  /** The request of the dossier a called AE title dedicated to a workflow feeds for this patient (ae-title-routing.ts). */
+  async function routed(t: ResourceService, instances: readonly IndexedInstance[], subject: Reference): Promise<Reference<ServiceRequest> | undefined> {
+    const route = instances.map((i) => routeOf(deps.aeRoutes ?? [], i.calledAe)).find((r) => r !== undefined);
+    return route ? routedRequest(t, ctx, route, subject) : undefined;
   }
 
   /** A study newly linked to a request: appended to the request's open dossier, whose requis is notified. */
-  async function attach(t: ResourceService, study: ImagingStudy, request: { id?: string } | undefined): Promise<ImagingStudy> {
-    if (!request?.id) return study;
-    const dossier = await openDossierOf(t, ctx, `ServiceRequest/${request.id}`);
+  async function attach(t: ResourceService, study: ImagingStudy, request: Reference<ServiceRequest> | undefined): Promise<ImagingStudy> {
+    if (!request?.reference) return study;
+    const dossier = await openDossierOf(t, ctx, request.reference);
     if (dossier) {
       await attachStudy(t, ctx, dossier, study);
       logger.info('study attached to its télédossier', { study: `ImagingStudy/${study.id}`, task: `Task/${dossier.id}` });

@@ -43,10 +43,15 @@ export async function findRequest(t: ResourceService, ctx: AuditContext, keys: S
     && (!keys.accessionIssuer || !id.system?.startsWith('urn:oid:') || id.system === keys.accessionIssuer)));
 }
 
+/** The first open télédossier among `tasks` (a workflow's Task, not a step, not closed). */
+export function openDossierIn(tasks: readonly Task[]): Task | undefined {
+  return tasks.find((task) => !task.partOf?.length && workflowCodeOf(task) !== undefined && !CLOSED.has(task.status));
+}
+
 /** The open télédossier of a request (Task?focus=, not a step, not closed), the most recent when several. */
 export async function openDossierOf(t: ResourceService, ctx: AuditContext, request: string): Promise<Task | undefined> {
   const { resources } = await t.search(ctx, 'Task', { focus: [request], _sort: ['-authored-on'], _count: ['20'] });
-  return (resources as Task[]).find((task) => !task.partOf?.length && workflowCodeOf(task) !== undefined && !CLOSED.has(task.status));
+  return openDossierIn(resources as Task[]);
 }
 
 const holds = (task: Task, ref: string) => (task.input ?? []).some((i) => i.valueReference?.reference === ref);
