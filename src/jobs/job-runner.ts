@@ -29,6 +29,11 @@ export interface JobRunnerOptions {
   doneRetentionMs?: number;
   /** How often the runner purges done jobs past their retention. */
   purgeEveryMs?: number;
+  /**
+   * Put the running jobs of a dead process back to pending at start (default true). Only one runner of a queue may:
+   * another would take back the jobs the first has just claimed (job-lanes.ts starts them in order).
+   */
+  recoverOnStart?: boolean;
 }
 
 export interface JobRunner {
@@ -160,7 +165,7 @@ export function createJobRunner(queue: JobQueue, handlers: JobHandlers, logger: 
 
   return {
     async start() {
-      const recovered = await queue.recover();
+      const recovered = options.recoverOnStart === false ? 0 : await queue.recover();
       if (recovered > 0) logger.info('resumed interrupted jobs', { count: recovered });
       stopped = false;
       schedule();

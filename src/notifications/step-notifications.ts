@@ -15,7 +15,9 @@ export const stepNotifications: AfterWrite = async (tx, _ctx, event) => {
   const task = event.resource as Task;
   if (task.resourceType !== 'Task' || event.interaction === 'delete') return;
   const parent = task.partOf?.find((p) => p.reference?.startsWith('Task/'))?.reference;
-  if (!parent || !task.id) return;
+  // A step is addressed to someone (its owner, the tiers); a child Task without one is the platform's own work shown
+  // on the dossier (a PACS retrieve, a forwarding), which notifies no one.
+  if (!parent || !task.id || !task.owner) return;
   const before = event.previous as Task | undefined;
   const [trigger, transition] = event.interaction === 'create' || !before
     ? ['notify-requis', STEP_REQUESTED]
