@@ -14,7 +14,8 @@ import type { Storage } from './store/resource-store.js';
 import { createScopeAccessPolicy } from './workflow/access-policy.js';
 import { AUDIT_JOB } from './workflow/audit.js';
 import { createResourceService } from './workflow/resource-service.js';
-import { createJobRunner, type JobRunner } from './jobs/job-runner.js';
+import type { JobRunner } from './jobs/job-runner.js';
+import { createJobLanes } from './jobs/job-lanes.js';
 import { auditEventHandler } from './jobs/audit-event-job.js';
 import { createJwtAuthenticator, type IssuerConfig } from './http/auth/jwt-authenticator.js';
 import { loadOrCreateDevSigningKey } from './http/auth/dev-keys.js';
@@ -33,9 +34,25 @@ import { wakeOnCommit } from './jobs/wake-on-commit.js';
 import { createNotifications, NOTIFICATION_JOB_TYPES, notificationsConfigOf } from './notifications/notification-jobs.js';
 import { subscriptionResendOperation } from './http/subscription-resend-operation.js';
 import { startDimseGateway, type DimseGateway } from './dicom/dimse-gateway.js';
+import { createPacsClient } from './pacs-client.js';
+import { withPacsPeers } from './config/pacs-config.js';
+import { createPacsQueryRetrieve, PACS_RETRIEVE_JOB } from './workflow/imaging/pacs-query-retrieve.js';
+import { pacsQueryOperation, pacsRetrieveOperation } from './http/pacs-query-retrieve-operation.js';
 import { createPostgresInstanceIndex } from './postgres/postgres-instance-index.js';
 import { createInstanceStore } from './workflow/imaging/instance-store.js';
-import { createImagingStudySync, enqueueStudySync, IMAGING_STUDY_SYNC_JOB } from './workflow/imaging/imaging-study-sync.js';
+import { createStudyForwarding, FORWARD_TRIGGER_JOB } from './workflow/imaging/study-forwarding.js';
+import { forwardingTrigger, forwardingTriggerHandler } from './workflow/imaging/forwarding-trigger.js';
+import { createDimseStudySender } from './dicom/c-store-scu.js';
+import { forwardStudyOperation } from './http/forward-study-operation.js';
+import { createImagingStudySync, dicomwebBaseOf, enqueueStudySync, IMAGING_STUDY_SYNC_JOB } from './workflow/imaging/imaging-study-sync.js';
+import { dicomImportRouter } from './http/dicom-import.js';
+import { createStudyAccess } from './workflow/imaging/study-access.js';
+import { createPixelDecoder } from './imaging/pixel-data-decoding.js';
+import { renderedRouter } from './http/dicomweb/rendered.js';
+import { createExamOperation } from './http/create-exam-operation.js';
+import { stowRsRouter } from './http/dicomweb/stow-rs.js';
+import { dicomQuarantineRouter } from './http/dicom-quarantine.js';
+import { dicomwebReadRouter } from './http/dicomweb/dicomweb-read-router.js';
 
 export interface RunningPlatform {
   readonly url: string;
@@ -84,17 +101,37 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     writeGuards: [createTaskStatusGuard(), createDossierContentGuard(), createReadReceiptGuard(), createStepGuard(), ...notifications.writeGuards],
     visibility,
     prepareWrite: [recordRequisOrganization(), ...notifications.prepareWrite],
-    afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite],
+    afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite, forwardingTrigger(config.dicomForwarding)],
   });
 
   // ImagingStudy kept in step with the DICOM instance index (the FHIR base is known once the listener is bound).
   const instanceIndex = createPostgresInstanceIndex(db);
   const bound: { fhirBase?: string } = {};
-  const studySync = createImagingStudySync({ svc, index: instanceIndex, fhirBase: () => bound.fhirBase ?? '', logger: logger.child({ component: 'imaging' }) });
-  const jobs = createJobRunner(storage.jobs, {
-    [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers, [IMAGING_STUDY_SYNC_JOB]: studySync.handler,
-  }, logger.child({ component: 'jobs' }));
+  const studySync = createImagingStudySync({
+    svc, index: instanceIndex, fhirBase: () => bound.fhirBase ?? '', logger: logger.child({ component: 'imaging' }), aeRoutes: config.dicomAeRoutes,
+  });
+  // Studies sent to configured PACS (C-STORE) as durable jobs, by ImagingStudy/$forward or a workflow's rule.
+  const forwarding = createStudyForwarding({
+    svc, index: instanceIndex, blobs, logger: logger.child({ component: 'forwarding' }), quietMs: config.dicomForwardingQuietSeconds * 1000,
+    sender: createDimseStudySender({ aeTitle: config.dicomAeTitle, knownAes: config.dicomKnownAes }),
+  });
+  // Two lanes: the platform's own short jobs, and transfers to and from PACS (seconds to minutes each).
+  const jobs = createJobLanes(storage.jobs, [
+    { name: 'platform', handlers: { [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers, [IMAGING_STUDY_SYNC_JOB]: studySync.handler, [FORWARD_TRIGGER_JOB]: forwardingTriggerHandler(forwarding) } },
+    { name: 'transfers', handlers: { [PACS_RETRIEVE_JOB]: (job) => pacsQueryRetrieve.run(job), ...forwarding.handlers } },
+  ], logger.child({ component: 'jobs' }));
   wakeable.runner = jobs;
+  // The store service every imaging adapter (C-STORE, file import…) ingests through.
+  const instanceStore = createInstanceStore({ blobs, index: instanceIndex, onStored: enqueueStudySync, onCommitted: () => jobs.wake() });
+  // Query/retrieve from the hospital PACS for a télédossier: C-FIND/QIDO-RS, then C-MOVE/C-GET/WADO-RS as a durable job.
+  const pacsQueryRetrieve = createPacsQueryRetrieve({
+    svc, pacs: config.pacs, syncStudy: studySync.sync, logger: logger.child({ component: 'pacs' }),
+    port: createPacsClient({ callingAe: config.dicomAeTitle, store: instanceStore }),
+  });
+  // Who may read which study over DICOMweb, and the audit of each read.
+  const studyAccess = createStudyAccess(svc);
+  // Pixel Data decoders (WebAssembly codecs instantiated on first use) for rendered images and thumbnails.
+  const pixelDecoder = createPixelDecoder();
 
   // Until the app is attached (it needs the bound port for its base URL), requests get a 503 instead of hanging.
   const attached: { handler?: (req: IncomingMessage, res: ServerResponse) => void } = {};
@@ -111,13 +148,23 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
 
   const profilesByType: Record<string, string[]> = {};
   for (const sd of defs.profiles.values()) if (sd.type && sd.url) (profilesByType[sd.type] ??= []).push(sd.url);
+  // QIDO-RS, WADO-RS and WADO-URI (one router: its frame offsets cache is shared by both mount points).
+  const dicomwebReads = dicomwebReadRouter({ index: instanceIndex, blobs, access: studyAccess, dicomwebBase: () => dicomwebBaseOf(baseUrl) });
   const { app, capabilityStatement } = createApp({
     svc, blobs, authenticator, logger, baseUrl, maxJsonBytes: config.maxJsonBytes,
     maxBinaryBytes: config.maxBinaryBytes, searchDefaults, profiles: profilesByType, version: await packageVersion(),
     operations: [taskTransitionOperation(svc, baseUrl), createTeledossierOperation(svc, baseUrl), statsOperation(svc), subscriptionResendOperation(notifications.resend),
-      worklistOperation(svc, baseUrl, (principal) => visibility.party(principal, storage))],
+      worklistOperation(svc, baseUrl, (principal) => visibility.party(principal, storage)),
+      pacsQueryOperation(pacsQueryRetrieve), pacsRetrieveOperation(pacsQueryRetrieve), forwardStudyOperation(forwarding, baseUrl),
+      createExamOperation(svc, instanceStore, config.dicomAeTitle, { maxFileBytes: Math.min(config.maxBinaryBytes, 64 * 2 ** 20), maxTotalBytes: Math.min(config.maxBinaryBytes, 256 * 2 ** 20) })],
     afterRead: [createReadReceipts(svc, logger)],
     health: async () => { await db.query('SELECT 1'); },
+    routers: [{ path: '/imaging/import', router: dicomImportRouter({ svc, store: instanceStore, spoolDir: join(config.dataDir, 'import-spool'),
+      calledAe: config.dicomAeTitle, maxUploadBytes: config.maxBinaryBytes, logger: logger.child({ component: 'import' }) }) },
+    { path: '/dicomweb', router: renderedRouter({ access: studyAccess, index: instanceIndex, blobs, decoder: pixelDecoder }) },
+    { path: '/dicomweb', router: dicomwebReads }, { path: '/wado', router: dicomwebReads },
+    { path: '/dicomweb', router: stowRsRouter({ svc, store: instanceStore, aeTitle: config.dicomAeTitle, dicomwebBase: () => dicomwebBaseOf(baseUrl), logger: logger.child({ component: 'stow-rs' }) }) },
+    { path: '/operator/dicom-quarantine', router: dicomQuarantineRouter({ svc, index: instanceIndex, blobs, store: instanceStore }) }],
   });
   notifications.advertise(capabilityStatement, baseUrl);
   await notifications.connect({ svc, baseUrl, server, authenticate: (h) => authenticator.authenticate(h) });
@@ -125,9 +172,14 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   attached.handler = app;
   // DICOM C-ECHO/C-STORE/C-FIND listener (disabled unless DICOM_PORT is set); audit jobs go through the same queue.
   const dicom: DimseGateway | undefined = config.dicomPort === undefined ? undefined : await startDimseGateway({
-    port: config.dicomPort, aeTitle: config.dicomAeTitle, knownAes: config.dicomKnownAes,
+    port: config.dicomPort, aeTitle: config.dicomAeTitle, knownAes: withPacsPeers(config.dicomKnownAes, config.pacs),
     acceptUnknownAes: config.dicomAcceptUnknownAes, maxAssociations: config.dicomMaxAssociations,
-    store: createInstanceStore({ blobs, index: instanceIndex, onStored: enqueueStudySync, onCommitted: () => jobs.wake() }), index: instanceIndex,
+    otherAeTitles: config.dicomAeRoutes.map((r) => r.aeTitle),
+    store: instanceStore, index: instanceIndex, blobs,
+    tls: config.dicomTlsKeyFile && config.dicomTlsCertFile ? {
+      key: await readFile(config.dicomTlsKeyFile), cert: await readFile(config.dicomTlsCertFile),
+      ...(config.dicomTlsCaFile ? { ca: await readFile(config.dicomTlsCaFile), requestCert: true, rejectUnauthorized: true } : {}),
+    } : undefined,
     logger: logger.child({ component: 'dicom' }),
   });
   logger.info('listening', { http: url, fhir: baseUrl });
@@ -143,6 +195,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     await Promise.race([closed, timeout]);
     await jobs.stop();
     await jobs.drain().catch((e: unknown) => logger.warn('final job drain failed', { error: String(e) }));
+    await forwarding.close();
     await notifications.close();
     await storage.close();
     logger.info('stopped');
