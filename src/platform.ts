@@ -48,7 +48,7 @@ import { createImagingStudySync, dicomwebBaseOf, enqueueStudySync, IMAGING_STUDY
 import { dicomImportRouter } from './http/dicom-import.js';
 import { createStudyAccess } from './workflow/imaging/study-access.js';
 import { createPixelDecoder } from './imaging/pixel-data-decoding.js';
-import { renderedRouter } from './http/dicomweb/rendered.js';
+import { renderedRouter, renderWadoUri } from './http/dicomweb/rendered.js';
 import { createExamOperation } from './http/create-exam-operation.js';
 import { stowRsRouter } from './http/dicomweb/stow-rs.js';
 import { dicomQuarantineRouter } from './http/dicom-quarantine.js';
@@ -149,7 +149,10 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const profilesByType: Record<string, string[]> = {};
   for (const sd of defs.profiles.values()) if (sd.type && sd.url) (profilesByType[sd.type] ??= []).push(sd.url);
   // QIDO-RS, WADO-RS and WADO-URI (one router: its frame offsets cache is shared by both mount points).
-  const dicomwebReads = dicomwebReadRouter({ index: instanceIndex, blobs, access: studyAccess, dicomwebBase: () => dicomwebBaseOf(baseUrl) });
+  const dicomwebReads = dicomwebReadRouter({
+    index: instanceIndex, blobs, access: studyAccess, dicomwebBase: () => dicomwebBaseOf(baseUrl),
+    renderWadoUri: (instance, query, mediaType) => renderWadoUri({ blobs, decoder: pixelDecoder }, instance, query, mediaType),
+  });
   const { app, capabilityStatement } = createApp({
     svc, blobs, authenticator, logger, baseUrl, maxJsonBytes: config.maxJsonBytes,
     maxBinaryBytes: config.maxBinaryBytes, searchDefaults, profiles: profilesByType, version: await packageVersion(),

@@ -45,15 +45,21 @@ for (const backend of httpBackends()) {
       expect(same.status).to.equal(200);
     });
 
-    it('refuses what it cannot give: other transfer syntaxes, rendered images (406), bad or misplaced parameters (400)', async () => {
+    it('renders the instance as JPEG or PNG when asked (contentType image/jpeg, image/png)', async () => {
+      for (const [type, magic] of [['image/jpeg', 'ffd8ff'], ['image/png', '89504e47']] as const) {
+        const res = await get(server, `/wado?${query(`&contentType=${encodeURIComponent(type)}&windowCenter=40&windowWidth=400`)}`);
+        expect(res.status, await res.clone().text()).to.equal(200);
+        expect(res.headers.get('content-type')).to.equal(type);
+        expect(Buffer.from(await res.arrayBuffer()).subarray(0, magic.length / 2).toString('hex')).to.equal(magic);
+      }
+    });
+
+    it('refuses what it cannot give: other transfer syntaxes, bad or misplaced parameters (400)', async () => {
       const status = async (q: string) => {
         const res = await get(server, `/wado?${q}`);
         return { status: res.status, text: ((await res.json()) as { issue: { details: { text: string } }[] }).issue[0].details.text };
       };
       expect(await status(query('&contentType=application%2Fdicom&transferSyntax=1.2.840.10008.1.2'))).to.deep.include({ status: 406 });
-      const jpeg = await status(query('&contentType=image%2Fjpeg'));
-      expect(jpeg.status).to.equal(406);
-      expect(jpeg.text).to.match(/rendered images are not available/);
       expect((await status(query('&contentType=application%2Fdicom&windowCenter=40'))).status).to.equal(400);
       expect((await status(query('&contentType=text%2Fhtml'))).status).to.equal(406);
       expect((await status(`requestType=WADO&studyUID=${uids.study}&objectUID=${uids.sop}`)).text).to.match(/seriesUID is required/);

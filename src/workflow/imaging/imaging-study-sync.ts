@@ -24,6 +24,8 @@ import { DICOM_UID_SYSTEM } from '../teleexpertise/teledossier-resources.js';
 import { patientOfDataset, resolvePatient } from './dicom-patient-identity.js';
 import { attachStudy, findRequest, openDossierOf, type StudyKeys } from './study-attachment.js';
 import { routedRequest, routeOf, type AeRoute } from './ae-title-routing.js';
+import { IMPORT_CALLING_AE } from './file-import.js';
+import { CREATE_EXAM_SOURCE } from './exam-creation.js';
 
 export const IMAGING_STUDY_SYNC_JOB = 'imaging-study-sync';
 export const IMAGING_VIA = 'imaging';
@@ -80,7 +82,9 @@ function bodySiteOf(json: DicomJson): Coding | undefined {
   return part ? { display: part } : undefined;
 }
 
-const imageSourceOf = (i: IndexedInstance): ImageSource => (i.callingAe === 'STOW-RS' ? 'stow-rs' : 'c-store');
+/** How the first instance reached us, by the source channel the store service recorded (PACS retrieves mark their own). */
+const SOURCE_OF_CHANNEL: Record<string, ImageSource> = { 'STOW-RS': 'stow-rs', [IMPORT_CALLING_AE]: 'file-import', [CREATE_EXAM_SOURCE]: 'file-import' };
+const imageSourceOf = (i: IndexedInstance): ImageSource => SOURCE_OF_CHANNEL[i.callingAe] ?? 'c-store';
 
 /** Series and instances: those the ImagingStudy lists already, completed and updated with the index's. */
 function seriesOf(instances: readonly IndexedInstance[], previous: readonly ImagingStudySeries[]): ImagingStudySeries[] {
