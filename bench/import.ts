@@ -13,7 +13,7 @@ import type { ImportSummary } from '../src/workflow/imaging/file-import.js';
 import { prepareBackend, type BackendName } from './lib/backend.js';
 import { COMMON_USAGE, parseBenchArgs } from './lib/cli.js';
 import { RssSampler, rssMb, waitQuiet } from './lib/proc.js';
-import { REPO_ROOT, startServer, type ServerHandle } from './lib/server.js';
+import { REPO_ROOT, serverFate, startServer, type ServerHandle } from './lib/server.js';
 import { fmt, log, printTable, verdict } from './lib/stats.js';
 
 const USAGE = `Usage: npm run bench:import -- [options]
@@ -112,9 +112,16 @@ async function measure(server: ServerHandle, mode: string, sentBytes: number, ru
   const beforeMb = rssMb(server.pid);
   const sampler = new RssSampler(server.pid, 100);
   const t0 = performance.now();
-  const summary = await run();
+  let summary: ImportSummary;
+  try {
+    summary = await run();
+  } catch (e) {
+    sampler.stop();
+    throw new Error(`${mode}: ${e instanceof Error ? e.message : String(e)} after ${fmt((performance.now() - t0) / 1000)} s; ${await serverFate(server)}`);
+  }
   const seconds = (performance.now() - t0) / 1000;
-  const { peakMb } = sampler.stop();
+  const { peakMb, gone } = sampler.stop();
+  if (gone) throw new Error(`${mode}: ${await serverFate(server)}`);
   if (summary.instances.stored !== COUNT) throw new Error(`${mode}: ${JSON.stringify(summary).slice(0, 500)}`);
   const row = { mode, instances: summary.instances.stored, mib: (COUNT * PIXEL_BYTES) / 1024 ** 2, sentMib: sentBytes / 1024 ** 2, seconds, beforeMb, peakMb };
   log(`  ${mode}: ${row.instances} instances in ${fmt(seconds)} s (${fmt(row.instances / seconds)} /s), RSS ${fmt(beforeMb)} → peak ${fmt(peakMb)} MB`);

@@ -44,7 +44,7 @@ import { createStudyForwarding, FORWARD_TRIGGER_JOB } from './workflow/imaging/s
 import { forwardingTrigger, forwardingTriggerHandler } from './workflow/imaging/forwarding-trigger.js';
 import { createDimseStudySender } from './dicom/c-store-scu.js';
 import { forwardStudyOperation } from './http/forward-study-operation.js';
-import { createImagingStudySync, dicomwebBaseOf, enqueueStudySync, IMAGING_STUDY_SYNC_JOB } from './workflow/imaging/imaging-study-sync.js';
+import { createImagingStudySync, createStudySyncEnqueuer, dicomwebBaseOf, IMAGING_STUDY_SYNC_JOB, STUDY_SYNC_DEBOUNCE_MS } from './workflow/imaging/imaging-study-sync.js';
 import { dicomImportRouter } from './http/dicom-import.js';
 import { createStudyAccess } from './workflow/imaging/study-access.js';
 import { createPixelDecoder } from './imaging/pixel-data-decoding.js';
@@ -122,7 +122,14 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   ], logger.child({ component: 'jobs' }));
   wakeable.runner = jobs;
   // The store service every imaging adapter (C-STORE, file import…) ingests through.
-  const instanceStore = createInstanceStore({ blobs, index: instanceIndex, onStored: enqueueStudySync, onCommitted: () => jobs.wake() });
+  // Woken at once (audit) and again when the debounced ImagingStudy update of the instance's study is due.
+  const instanceStore = createInstanceStore({
+    blobs, index: instanceIndex, onStored: createStudySyncEnqueuer(),
+    onCommitted: () => {
+      jobs.wake();
+      setTimeout(() => jobs.wake(), STUDY_SYNC_DEBOUNCE_MS + 5).unref();
+    },
+  });
   // Query/retrieve from the hospital PACS for a télédossier: C-FIND/QIDO-RS, then C-MOVE/C-GET/WADO-RS as a durable job.
   const pacsQueryRetrieve = createPacsQueryRetrieve({
     svc, pacs: config.pacs, syncStudy: studySync.sync, logger: logger.child({ component: 'pacs' }),
@@ -141,6 +148,9 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     server.listen(config.httpPort, config.httpHost, () => resolve());
   });
   server.keepAliveTimeout = 65_000;
+  // Node's default requestTimeout (300 s for a whole request) answers 408 to any upload slower than that: a 1 GiB
+  // STOW-RS or CD-ROM import below 3.5 MB/s. Bodies are bounded by the size limits; headers by headersTimeout (60 s).
+  server.requestTimeout = 0;
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   const baseUrl = config.baseUrl ?? `http://localhost:${port}/fhir`;

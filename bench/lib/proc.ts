@@ -5,8 +5,15 @@ import { cpus } from 'node:os';
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux x86_64 and arm64). */
 const CLK_TCK = 100;
 
+/** VmRSS of `pid` in MB; NaN once the process is gone (or a zombie: no VmRSS line). */
 export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return Number.NaN; // the process exited meanwhile
+  }
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
@@ -86,10 +93,12 @@ export function cpuUse(a: CpuSnapshot, b: CpuSnapshot): CpuUse {
   return { serverPct, clientPct, postgresPct, machinePct, othersPct: Math.max(0, machinePct - serverPct - clientPct - postgresPct) };
 }
 
-/** Samples a process's VmRSS every `intervalMs` until stopped; reports the peak. */
+/** Samples a process's VmRSS every `intervalMs` until stopped; reports the peak (and whether the process went away). */
 export class RssSampler {
   private peak = 0;
+  private min = Number.POSITIVE_INFINITY;
   private samples = 0;
+  private gone = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly pid: number, intervalMs = 100) {
@@ -101,14 +110,22 @@ export class RssSampler {
     const v = rssMb(this.pid);
     if (Number.isFinite(v)) {
       this.peak = Math.max(this.peak, v);
+      this.min = Math.min(this.min, v);
       this.samples++;
+    } else {
+      this.gone = true;
+      clearInterval(this.timer);
     }
   }
 
-  stop(): { peakMb: number; samples: number } {
+  /**
+   * The peak and the lowest sample (a baseline taken before may include garbage a GC frees during the run, e.g. the
+   * throw-away WASM instance of PGlite's initdb); `gone` when the process had exited before `stop`.
+   */
+  stop(): { peakMb: number; minMb: number; samples: number; gone: boolean } {
     clearInterval(this.timer);
-    this.sample();
-    return { peakMb: this.peak, samples: this.samples };
+    if (!this.gone) this.sample();
+    return { peakMb: this.peak, minMb: this.min, samples: this.samples, gone: this.gone };
   }
 }
 
@@ -124,6 +141,7 @@ export async function waitQuiet(pid: number, maxPct = 5, windowMs = 1000, timeou
   while (performance.now() - start < timeoutMs) {
     await sleep(windowMs);
     const now = cpuSeconds(pid);
+    if (Number.isNaN(now)) break; // the process is gone: nothing to wait for
     if (((now - prev) / (windowMs / 1000)) * 100 < maxPct) return Math.max(0, performance.now() - start - windowMs);
     prev = now;
   }

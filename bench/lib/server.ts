@@ -13,6 +13,10 @@ export interface ServerHandle {
   readonly origin: string;
   /** A development bearer token (`scope`, default user/*.cruds) signed with the server's dev issuer key. */
   readonly token: string;
+  /** How the process ended, when it has (exit code, or the signal that killed it); undefined while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** The last 8000 characters the server wrote to stderr. */
+  stderrTail(): string;
   stop(): Promise<void>;
 }
 
@@ -44,6 +48,15 @@ function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve()
     : new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** How the server process ended (waiting up to 5 s for its exit, e.g. after a broken connection), with its stderr. */
+export async function serverFate(server: ServerHandle): Promise<string> {
+  for (let i = 0; i < 50 && !server.exitStatus(); i++) await sleep(100);
+  const st = server.exitStatus();
+  const how = !st ? 'the server is still running' : st.signal ? `the server was killed by ${st.signal}` : `the server exited with code ${st.code}`;
+  const tail = server.stderrTail().split('\n').filter((l) => l.trim() && !l.includes('development token issuer')).slice(-30).join('\n');
+  return `${how}${tail ? `; its stderr ends with:\n${tail}` : ' (nothing on stderr)'}`;
 }
 
 export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
@@ -81,8 +94,10 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const pid = child.pid as number;
   return {
     pid, origin, token,
+    exitStatus: () => (child.exitCode !== null || child.signalCode !== null ? { code: child.exitCode, signal: child.signalCode } : undefined),
+    stderrTail: () => stderr,
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       await exited(child);

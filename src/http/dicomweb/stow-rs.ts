@@ -177,6 +177,12 @@ export function stowRsRouter(deps: StowRsDeps): Router {
     } catch (e) {
       if (!(e instanceof MultipartSyntaxError)) {
         await Promise.allSettled([...pending]);
+        // The client went away mid-body (or the listener cut the request): there is no one to answer. What was
+        // stored stays stored; the part being read when the body broke was not indexed.
+        if (req.destroyed) {
+          logger.warn('STOW-RS request ended before its body', { parts: results.length, stored: results.filter((r) => r.kind === 'outcome').length, error: String(e) });
+          return;
+        }
         throw e;
       }
       broken = e;

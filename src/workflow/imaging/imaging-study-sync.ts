@@ -36,13 +36,27 @@ const MAX_ATTEMPTS = 5;
 
 /** In the index transaction of a newly stored instance: its study's ImagingStudy is to be brought up to date. */
 /**
- * How long a study's ImagingStudy update waits for more of its instances: instances arriving within it are brought in
- * by one update (a batch of jobs), instead of rewriting a 300-instance resource after each of them.
+ * When a stored instance's ImagingStudy update runs: the first instance of a study soon (STUDY_SYNC_DEBOUNCE_MS, so
+ * that the dossier it belongs to is updated and notified within the second), the instances that follow at the next
+ * STUDY_SYNC_PERIOD_MS boundary, so that a 300-instance study arriving at 200/s is merged in a few updates, not 300.
  */
 export const STUDY_SYNC_DEBOUNCE_MS = 300;
+export const STUDY_SYNC_PERIOD_MS = 2000;
+/** A study not seen for this long is "new" again (its next instance is synced soon). */
+const STUDY_ACTIVE_MS = 30_000;
 
-export async function enqueueStudySync(tx: { readonly jobs: JobQueue }, instance: IndexedInstance): Promise<void> {
-  await tx.jobs.enqueue(IMAGING_STUDY_SYNC_JOB, { study: instance.studyInstanceUid }, { runAt: new Date(Date.now() + STUDY_SYNC_DEBOUNCE_MS) });
+/** The store service's onStored hook: one sync job per instance (payload: study and instance), scheduled as above. */
+export function createStudySyncEnqueuer(now: () => number = Date.now): (tx: { readonly jobs: JobQueue }, instance: IndexedInstance) => Promise<void> {
+  const lastSeen = new Map<string, number>();
+  return async (tx, instance) => {
+    const at = now();
+    const seen = lastSeen.get(instance.studyInstanceUid);
+    const soon = at + STUDY_SYNC_DEBOUNCE_MS;
+    const runAt = seen !== undefined && at - seen < STUDY_ACTIVE_MS ? Math.ceil(soon / STUDY_SYNC_PERIOD_MS) * STUDY_SYNC_PERIOD_MS : soon;
+    if (lastSeen.size > 10_000) for (const [k, t] of lastSeen) if (at - t >= STUDY_ACTIVE_MS) lastSeen.delete(k);
+    lastSeen.set(instance.studyInstanceUid, at);
+    await tx.jobs.enqueue(IMAGING_STUDY_SYNC_JOB, { study: instance.studyInstanceUid, sop: instance.sopInstanceUid }, { runAt: new Date(runAt) });
+  };
 }
 
 /** Our DICOMweb base: the FHIR base with `/fhir` replaced by `/dicomweb`. */
@@ -221,10 +235,20 @@ export function createImagingStudySync(deps: ImagingStudySyncDeps): ImagingStudy
     return study;
   }
 
-  async function sync(studyInstanceUid: string): Promise<ImagingStudy | undefined> {
+  /** The instances to merge: those named (new since the last update), else the whole study; in SOP Instance UID order. */
+  async function instancesOf(studyInstanceUid: string, only?: ReadonlySet<string>): Promise<IndexedInstance[]> {
+    if (!only) return index.listStudy(studyInstanceUid);
+    const found = await Promise.all([...only].map((uid) => index.get(uid)));
+    return found.filter((i): i is IndexedInstance => i !== undefined && i.studyInstanceUid === studyInstanceUid)
+      .sort((a, b) => (a.sopInstanceUid < b.sopInstanceUid ? -1 : a.sopInstanceUid > b.sopInstanceUid ? 1 : 0));
+  }
+
+  async function sync(studyInstanceUid: string, only?: ReadonlySet<string>): Promise<ImagingStudy | undefined> {
     for (let attempt = 1; ; attempt++) {
-      // Read before the transaction: the index is another unit of work, and every retry sees the newest rows.
-      const instances = await index.listStudy(studyInstanceUid);
+      // Read before the transaction: the index is another unit of work, and every retry sees the newest rows. Only the
+      // new instances are read and merged into the ImagingStudy (seriesOf keeps those it lists): an update costs what
+      // arrived since the last one, not the whole study.
+      const instances = await instancesOf(studyInstanceUid, only);
       if (instances.length === 0) return undefined;
       try {
         return await svc.transaction((t) => syncOnce(t, instances));
@@ -239,8 +263,14 @@ export function createImagingStudySync(deps: ImagingStudySyncDeps): ImagingStudy
     sync,
     handler: {
       async batch(jobs) {
-        const studies = new Set(jobs.map((j) => String(j.payload.study)));
-        for (const study of studies) await sync(study);
+        // Per study, the instances named by its jobs; a job without one (queued by an older version) syncs it whole.
+        const byStudy = new Map<string, Set<string> | undefined>();
+        for (const job of jobs) {
+          const study = String(job.payload.study);
+          const sops = byStudy.has(study) ? byStudy.get(study) : new Set<string>();
+          byStudy.set(study, sops && typeof job.payload.sop === 'string' ? sops.add(job.payload.sop) : undefined);
+        }
+        for (const [study, sops] of byStudy) await sync(study, sops);
       },
     },
   };
