@@ -12,7 +12,8 @@ import { findStudies } from './c-find-scu.js';
 import { getStudy } from './c-get-scu.js';
 import { moveStudy } from './c-move-scu.js';
 import { openGatewayHarness, TEST_POLICY, type GatewayHarness } from './test-gateway-harness.js';
-import { describeWithOrthanc, freePort, startOrthanc, type OrthancPeer } from './test-orthanc.js';
+import { freePort } from './test-dicom-peers.js';
+import { describeWithOrthanc, startOrthanc, type OrthancPeer } from './test-orthanc.js';
 import { generateStudy, type GeneratedStudy } from './test-pacs-studies.js';
 
 const uidsOf = (matches: DicomJson[]) => matches.map((m) => m['0020000D']?.Value?.[0]).sort();

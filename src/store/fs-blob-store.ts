@@ -174,7 +174,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
         // Stat through the open handle: a concurrent delete cannot pull the file from under the stream.
         const { size } = await handle.stat();
         const bounds = range ? resolveRange(range, size) : undefined;
-        return handle.createReadStream({ ...bounds, autoClose: true });
+        // 1 MiB reads (the default is 64 KiB): a 0.5 MB DICOM instance in one read, a large Binary in fewer turns.
+        return handle.createReadStream({ ...bounds, autoClose: true, highWaterMark: 1024 * 1024 });
       } catch (err) {
         await handle.close();
         throw err;
