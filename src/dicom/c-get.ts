@@ -3,7 +3,7 @@
 // storage presentation contexts it proposed with the SCP role (PS3.7 D.3.3.4); Pending responses, then the final one.
 import type { IndexedInstance } from '../store/instance-index.js';
 import type { StoreResult } from './c-store-scu.js';
-import { instancesOrRefusal, RETRIEVE_STATUS, runSubOperations, type RetrieveDeps, type RetrieveRequest } from './qr-retrieve.js';
+import { instancesToRetrieve, runSubOperations, type RetrieveDeps, type RetrieveRequest } from './qr-retrieve.js';
 
 /**
  * Answers one C-GET-RQ through `req.respond`; `store` sends one C-STORE-RQ on the requester's association (an
@@ -11,12 +11,7 @@ import { instancesOrRefusal, RETRIEVE_STATUS, runSubOperations, type RetrieveDep
  */
 export async function serveCGet(deps: RetrieveDeps, req: RetrieveRequest,
   store: (instance: IndexedInstance, part10: Buffer) => Promise<StoreResult>): Promise<void> {
-  const instances = await instancesOrRefusal(deps, req);
+  const instances = await instancesToRetrieve(deps, req);
   if (!instances) return;
-  if (instances.length === 0) {
-    req.respond({ status: RETRIEVE_STATUS.success, completed: 0, failed: 0, warning: 0 });
-    return;
-  }
-  req.respond({ status: RETRIEVE_STATUS.pending, remaining: instances.length, completed: 0, failed: 0, warning: 0 });
   await runSubOperations(deps, req, instances, req.source.callingAe, store);
 }

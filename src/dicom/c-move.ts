@@ -4,7 +4,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { KnownAe } from './association-policy.js';
 import { moveDestination, openStoreAssociation, StoreAssociationError, type StoreAssociation } from './c-store-scu.js';
-import { instancesOrRefusal, lo, RETRIEVE_STATUS, runSubOperations, type RetrieveDeps, type RetrieveRequest } from './qr-retrieve.js';
+import { instancesToRetrieve, lo, RETRIEVE_STATUS, runSubOperations, type RetrieveDeps, type RetrieveRequest } from './qr-retrieve.js';
 
 export interface CMoveDeps extends RetrieveDeps {
   /** Our AE title: the Calling AE Title of the sub-associations. */
@@ -22,13 +22,8 @@ export async function serveCMove(deps: CMoveDeps, req: RetrieveRequest & { reado
     req.respond({ status: RETRIEVE_STATUS.moveDestinationUnknown, comment: lo(`Move Destination unknown: ${req.destination.trim()}`) });
     return;
   }
-  const instances = await instancesOrRefusal(deps, req);
+  const instances = await instancesToRetrieve(deps, req);
   if (!instances) return;
-  if (instances.length === 0) {
-    req.respond({ status: RETRIEVE_STATUS.success, completed: 0, failed: 0, warning: 0 });
-    return;
-  }
-  req.respond({ status: RETRIEVE_STATUS.pending, remaining: instances.length, completed: 0, failed: 0, warning: 0 });
   let association: StoreAssociation | undefined;
   let openError: string | undefined;
   try {

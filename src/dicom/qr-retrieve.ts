@@ -197,10 +197,19 @@ export interface RetrieveDeps {
   readonly logger: Logger;
 }
 
-/** The instances of a request, or the refusal answered instead (after which nothing more is sent). */
-export async function instancesOrRefusal(deps: RetrieveDeps, req: RetrieveRequest): Promise<IndexedInstance[] | undefined> {
+/**
+ * The instances of a request, once the first Pending response (their count) is sent; or undefined when the request
+ * is already answered: refused, or nothing to send (Success with zero sub-operations). Nothing more is sent then.
+ */
+export async function instancesToRetrieve(deps: RetrieveDeps, req: RetrieveRequest): Promise<IndexedInstance[] | undefined> {
   try {
-    return await resolveRetrieve(deps.index, req.sopClassUid, req.identifier);
+    const instances = await resolveRetrieve(deps.index, req.sopClassUid, req.identifier);
+    if (instances.length === 0) {
+      req.respond({ status: RETRIEVE_STATUS.success, completed: 0, failed: 0, warning: 0 });
+      return undefined;
+    }
+    req.respond({ status: RETRIEVE_STATUS.pending, remaining: instances.length, completed: 0, failed: 0, warning: 0 });
+    return instances;
   } catch (e) {
     if (e instanceof RetrieveError) {
       req.respond({ status: e.status, comment: lo(e.message) });

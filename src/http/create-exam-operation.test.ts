@@ -12,22 +12,11 @@ import { describeWithDicomPeers, run } from '../dicom/test-dicom-peers.js';
 import { writeTestImage } from '../imaging/test-images.js';
 import { jpegFrameHeader } from '../imaging/secondary-capture.js';
 import { DOSSIER_CONTENT_SYSTEM } from '../workflow/teleexpertise/dossier-model.js';
-import { httpBackends, startTestServer, type TestServer } from './test-server.js';
+import { eventually, httpBackends, startTestServer, type TestServer } from './test-server.js';
 
 const INS = '185051299912345';
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
 
-/** Retries `check` until it passes (jobs run in the background), at most ~15 s. */
-async function eventually<T>(check: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await check();
-    } catch (e) {
-      if (i >= 150) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];

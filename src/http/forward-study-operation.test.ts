@@ -6,20 +6,10 @@ import { join } from 'node:path';
 import type { Bundle, ImagingStudy, OperationOutcome, Task } from '@medplum/fhirtypes';
 import { expect } from 'chai';
 import { describeWithDicomPeers, newUid, run, startStoreScp, writeGeneratedDicom, type StoreScpPeer } from '../dicom/test-dicom-peers.js';
-import { startTestServer, type TestServer } from './test-server.js';
+import { eventually, startTestServer, type TestServer } from './test-server.js';
 
 const params = (...p: object[]) => JSON.stringify({ resourceType: 'Parameters', parameter: p });
 
-async function eventually<T>(check: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await check();
-    } catch (e) {
-      if (i >= 150) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 describeWithDicomPeers('ImagingStudy/$forward (platform, storescu → TéléO → storescp)', function () {
   this.timeout(90_000);

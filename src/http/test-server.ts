@@ -89,3 +89,15 @@ export function httpBackends(): Backend[] {
   if (process.env.CI === 'true') throw new Error('TEST_DATABASE_URL is required in CI');
   return ['pglite'];
 }
+
+/** Retries `check` until it passes (background jobs: ImagingStudy sync, notifications…), at most ~15 s. */
+export async function eventually<T>(check: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await check();
+    } catch (e) {
+      if (i >= 150) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -7,8 +7,8 @@ import type { AuditEvent, Bundle, Parameters } from '@medplum/fhirtypes';
 import { expect } from 'chai';
 import { describeWithDicomPeers } from '../../dicom/test-dicom-peers.js';
 import type { DicomJson } from '../../imaging/dicom-json.js';
-import { httpBackends, type TestServer } from '../test-server.js';
-import { corpus, dicomweb, eventually, get, send, startDicomwebServer, writeInstance, type Generated } from './test-dicomweb-server.js';
+import { eventually, httpBackends, type TestServer } from '../test-server.js';
+import { corpus, dicomweb, get, send, startDicomwebServer, writeInstance, type Generated } from './test-dicomweb-server.js';
 
 const text = (m: DicomJson, tag: string) => m[tag]?.Value?.[0] as string | undefined;
 const pn = (m: DicomJson) => (m['00100010']?.Value?.[0] as { Alphabetic?: string } | undefined)?.Alphabetic;

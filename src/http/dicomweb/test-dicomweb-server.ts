@@ -114,14 +114,3 @@ export async function storedFile(server: TestServer, part: Buffer): Promise<Buff
   return readFile(join(server.dataDir, 'blobs', hex.slice(0, 2), hex.slice(2, 4), `sha256-${hex}`));
 }
 
-/** Retries `check` until it passes (the ImagingStudy sync runs in the background), at most ~15 s. */
-export async function eventually<T>(check: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await check();
-    } catch (e) {
-      if (i >= 150) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}

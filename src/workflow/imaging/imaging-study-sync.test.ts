@@ -7,7 +7,7 @@ import type { Bundle, Communication, Endpoint, ImagingStudy, Parameters, Patient
 import { expect } from 'chai';
 import dcmjs from 'dcmjs';
 import { parsePart10Metadata } from '../../imaging/dicom-json.js';
-import { httpBackends, startTestServer, type TestServer } from '../../http/test-server.js';
+import { eventually, httpBackends, startTestServer, type TestServer } from '../../http/test-server.js';
 import { describeWithDicomPeers, newUid, run, storescu } from '../../dicom/test-dicom-peers.js';
 import { DOSSIER_CONTENT_SYSTEM, IMAGE_SOURCE_URL } from '../teleexpertise/dossier-model.js';
 import { patientOfDataset } from './dicom-patient-identity.js';
@@ -49,17 +49,6 @@ async function writeStudyFile(dir: string, s: Sent): Promise<string> {
   return path;
 }
 
-/** Retries `check` until it passes (jobs run in the background), at most ~15 s. */
-async function eventually<T>(check: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await check();
-    } catch (e) {
-      if (i >= 150) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 describe('DICOM patient identity (CI-SIS usage)', () => {
   it('reads the INS of the ANS DRIMbox KOS fixture (Issuer ASIP-SANTE-INS-NIR, qualified by the test INS-NIR OID)', async () => {
