@@ -12,7 +12,7 @@ import { describeWithDicomPeers, run } from '../dicom/test-dicom-peers.js';
 import { writeTestImage } from '../imaging/test-images.js';
 import { jpegFrameHeader } from '../imaging/secondary-capture.js';
 import { DOSSIER_CONTENT_SYSTEM } from '../workflow/teleexpertise/dossier-model.js';
-import { eventually, httpBackends, startTestServer, type TestServer } from './test-server.js';
+import { eventually, httpBackends, postResource, startTestServer, type TestServer } from './test-server.js';
 
 const INS = '185051299912345';
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
@@ -40,11 +40,7 @@ for (const backend of httpBackends()) {
     before(async () => {
       server = await startTestServer(backend);
       dir = await mkdtemp(join(tmpdir(), 'teleo-create-exam-'));
-      const post = async (body: object) => {
-        const res = await server.fhir(`/${(body as { resourceType: string }).resourceType}`, { method: 'POST', body: JSON.stringify(body) });
-        expect(res.status, await res.clone().text()).to.equal(201);
-        return `${(body as { resourceType: string }).resourceType}/${((await res.json()) as { id: string }).id}`;
-      };
+      const post = (body: object) => postResource(server, body);
       const chu = await post({ resourceType: 'Organization', name: 'CHU de Toulouse' });
       const rodez = await post({ resourceType: 'Organization', name: 'CH de Rodez' });
       const robert = await post({ resourceType: 'Practitioner', name: [{ family: 'Robert' }] });

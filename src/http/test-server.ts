@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { expect } from 'chai';
 import { loadConfig, type Config } from '../config/config.js';
 import { createLogger } from '../kernel/logger.js';
 import { startPlatform, type RunningPlatform } from '../platform.js';
@@ -100,4 +101,12 @@ export async function eventually<T>(check: () => Promise<T>): Promise<T> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** Creates a resource with the server's full-access token; answers its reference (`Type/id`). Expects 201. */
+export async function postResource(server: TestServer, body: object): Promise<string> {
+  const type = (body as { resourceType: string }).resourceType;
+  const res = await server.fhir(`/${type}`, { method: 'POST', body: JSON.stringify(body) });
+  expect(res.status, await res.clone().text()).to.equal(201);
+  return `${type}/${((await res.json()) as { id: string }).id}`;
 }

@@ -7,7 +7,7 @@ import type { AuditEvent, Bundle, Parameters } from '@medplum/fhirtypes';
 import { expect } from 'chai';
 import { describeWithDicomPeers } from '../../dicom/test-dicom-peers.js';
 import type { DicomJson } from '../../imaging/dicom-json.js';
-import { eventually, httpBackends, type TestServer } from '../test-server.js';
+import { eventually, httpBackends, postResource, type TestServer } from '../test-server.js';
 import { corpus, dicomweb, get, send, startDicomwebServer, writeInstance, type Generated } from './test-dicomweb-server.js';
 
 const text = (m: DicomJson, tag: string) => m[tag]?.Value?.[0] as string | undefined;
@@ -161,11 +161,7 @@ for (const backend of httpBackends()) {
     });
 
     it('shows a user only the studies of the télédossiers they take part in; a system client sees them all', async () => {
-      const post = async (body: object) => {
-        const res = await server.fhir(`/${(body as { resourceType: string }).resourceType}`, { method: 'POST', body: JSON.stringify(body) });
-        expect(res.status, await res.clone().text()).to.equal(201);
-        return `${(body as { resourceType: string }).resourceType}/${((await res.json()) as { id: string }).id}`;
-      };
+      const post = (body: object) => postResource(server, body);
       const org = await post({ resourceType: 'Organization', name: 'CH de Rodez' });
       const robert = await post({ resourceType: 'Practitioner', name: [{ family: 'Robert' }] });
       const durand = await post({ resourceType: 'Practitioner', name: [{ family: 'Durand' }] });

@@ -7,7 +7,7 @@ import type { Bundle, Communication, Endpoint, ImagingStudy, Parameters, Patient
 import { expect } from 'chai';
 import dcmjs from 'dcmjs';
 import { parsePart10Metadata } from '../../imaging/dicom-json.js';
-import { eventually, httpBackends, startTestServer, type TestServer } from '../../http/test-server.js';
+import { eventually, httpBackends, postResource, startTestServer, type TestServer } from '../../http/test-server.js';
 import { describeWithDicomPeers, newUid, run, storescu } from '../../dicom/test-dicom-peers.js';
 import { DOSSIER_CONTENT_SYSTEM, IMAGE_SOURCE_URL } from '../teleexpertise/dossier-model.js';
 import { patientOfDataset } from './dicom-patient-identity.js';
@@ -76,11 +76,7 @@ for (const backend of httpBackends()) {
         dicomAeRoutes: [{ aeTitle: 'TELEO_APROG', workflow: 'avis-programme' }],
       });
       dir = await mkdtemp(join(tmpdir(), 'teleo-study-sync-'));
-      const post = async (body: object) => {
-        const res = await server.fhir(`/${(body as { resourceType: string }).resourceType}`, { method: 'POST', body: JSON.stringify(body) });
-        expect(res.status, await res.clone().text()).to.equal(201);
-        return `${(body as { resourceType: string }).resourceType}/${((await res.json()) as { id: string }).id}`;
-      };
+      const post = (body: object) => postResource(server, body);
       const chu = await post({ resourceType: 'Organization', name: 'CHU de Toulouse' });
       const rodez = await post({ resourceType: 'Organization', name: 'CH de Rodez' });
       const robert = await post({ resourceType: 'Practitioner', name: [{ family: 'Robert' }] });
