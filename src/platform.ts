@@ -53,6 +53,11 @@ import { createExamOperation } from './http/create-exam-operation.js';
 import { stowRsRouter } from './http/dicomweb/stow-rs.js';
 import { dicomQuarantineRouter } from './http/dicom-quarantine.js';
 import { dicomwebReadRouter } from './http/dicomweb/dicomweb-read-router.js';
+import { createInboundProcessor } from './hl7v2/inbound-processing.js';
+import { startMllpListener, type MllpListener } from './hl7v2/mllp-listener.js';
+import { createHl7Sender, enqueueHl7, HL7_SEND_JOB } from './hl7v2/mllp-sender.js';
+import { hl7Routes } from './hl7v2/hl7-routes.js';
+import { hl7MessagesRouter } from './http/hl7-messages.js';
 
 export interface RunningPlatform {
   readonly url: string;
@@ -62,6 +67,8 @@ export interface RunningPlatform {
   readonly logger: Logger;
   /** The DIMSE listener's port, when DICOM_PORT is set. */
   readonly dicomPort?: number;
+  /** The MLLP listener's port, when MLLP_PORT is set. */
+  readonly mllpPort?: number;
   stop(): Promise<void>;
 }
 
@@ -115,9 +122,15 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     svc, index: instanceIndex, blobs, logger: logger.child({ component: 'forwarding' }), quietMs: config.dicomForwardingQuietSeconds * 1000,
     sender: createDimseStudySender({ aeTitle: config.dicomAeTitle, knownAes: config.dicomKnownAes }),
   });
-  // Two lanes: the platform's own short jobs, and transfers to and from PACS (seconds to minutes each).
+  // HL7 v2 messages to partners (RIS, DPI): one kept-open MLLP connection per partner, ACK awaited per message.
+  const hl7Tls = config.hl7TlsCaFile ? { ca: await readFile(config.hl7TlsCaFile),
+    ...(config.hl7TlsKeyFile && config.hl7TlsCertFile ? { key: await readFile(config.hl7TlsKeyFile), cert: await readFile(config.hl7TlsCertFile) } : {}) } : undefined;
+  const hl7Sender = createHl7Sender({ partners: config.hl7Partners, logger: logger.child({ component: 'hl7v2' }), ackTimeoutMs: config.hl7AckTimeoutMs, tls: hl7Tls });
+  // Three lanes: the platform's own short jobs, HL7 sends (a partner slow to ACK delays no one else), and transfers
+  // to and from PACS (seconds to minutes each).
   const jobs = createJobLanes(storage.jobs, [
     { name: 'platform', handlers: { [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers, [IMAGING_STUDY_SYNC_JOB]: studySync.handler, [FORWARD_TRIGGER_JOB]: forwardingTriggerHandler(forwarding) } },
+    { name: 'hl7v2', handlers: { [HL7_SEND_JOB]: hl7Sender.handler } },
     { name: 'transfers', handlers: { [PACS_RETRIEVE_JOB]: (job) => pacsQueryRetrieve.run(job), ...forwarding.handlers } },
   ], logger.child({ component: 'jobs' }));
   wakeable.runner = jobs;
@@ -163,6 +176,15 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     index: instanceIndex, blobs, access: studyAccess, dicomwebBase: () => dicomwebBaseOf(baseUrl),
     renderWadoUri: (instance, query, mediaType) => renderWadoUri({ blobs, decoder: pixelDecoder }, instance, query, mediaType),
   });
+  // HL7 v2 inbound: every message stored raw before its ACK, applied once, rejected ones kept for replay.
+  const hl7Identity = { application: config.hl7Application, facility: config.hl7Facility };
+  const hl7Processor = createInboundProcessor({
+    svc, routes: hl7Routes(), partners: config.hl7Partners, identity: hl7Identity, baseUrl, logger: logger.child({ component: 'hl7v2' }),
+    acceptUnknownSenders: config.hl7AcceptUnknownSenders,
+    sendApplicationAck: (partner, ack, controlId) => enqueueHl7(storage.jobs, {
+      partner: partner.name, controlId: /^MSH\|[^|]*(?:\|[^|]*){7}\|([^|\r]*)/.exec(ack)?.[1] ?? controlId, message: ack, summary: `application ACK of ${controlId}`,
+    }),
+  });
   const { app, capabilityStatement } = createApp({
     svc, blobs, authenticator, logger, baseUrl, maxJsonBytes: config.maxJsonBytes,
     maxBinaryBytes: config.maxBinaryBytes, searchDefaults, profiles: profilesByType, version: await packageVersion(),
@@ -177,6 +199,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     { path: '/dicomweb', router: renderedRouter({ access: studyAccess, index: instanceIndex, blobs, decoder: pixelDecoder }) },
     { path: '/dicomweb', router: dicomwebReads }, { path: '/wado', router: dicomwebReads },
     { path: '/dicomweb', router: stowRsRouter({ svc, store: instanceStore, aeTitle: config.dicomAeTitle, dicomwebBase: () => dicomwebBaseOf(baseUrl), logger: logger.child({ component: 'stow-rs' }) }) },
+    { path: '/operator/hl7', router: hl7MessagesRouter({ svc, processor: hl7Processor }) },
     { path: '/operator/dicom-quarantine', router: dicomQuarantineRouter({ svc, index: instanceIndex, blobs, store: instanceStore }) }],
   });
   notifications.advertise(capabilityStatement, baseUrl);
@@ -195,6 +218,17 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     } : undefined,
     logger: logger.child({ component: 'dicom' }),
   });
+  // Messages stored before a crash but not applied are applied first, in order; then the MLLP listener opens.
+  const resumed = await hl7Processor.resume();
+  if (resumed) logger.info('hl7 messages applied after restart', { count: resumed });
+  const mllp: MllpListener | undefined = config.mllpPort === undefined ? undefined : await startMllpListener({
+    port: config.mllpPort, host: config.httpHost, processor: hl7Processor, logger: logger.child({ component: 'hl7v2' }),
+    maxMessageBytes: config.hl7MaxMessageBytes, maxConnections: config.hl7MaxConnections,
+    tls: config.hl7TlsKeyFile && config.hl7TlsCertFile ? {
+      key: await readFile(config.hl7TlsKeyFile), cert: await readFile(config.hl7TlsCertFile),
+      ...(config.hl7TlsCaFile ? { ca: await readFile(config.hl7TlsCaFile), requestCert: true, rejectUnauthorized: true } : {}),
+    } : undefined,
+  });
   logger.info('listening', { http: url, fhir: baseUrl });
 
   let stopping: Promise<void> | undefined;
@@ -202,6 +236,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     logger.info('shutting down: no new connections, draining requests');
     await notifications.disconnect();
     await dicom?.close();
+    await mllp?.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const timeout = new Promise<void>((resolve) => setTimeout(() => { server.closeAllConnections(); resolve(); }, config.shutdownTimeoutMs).unref());
@@ -209,9 +244,10 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     await jobs.stop();
     await jobs.drain().catch((e: unknown) => logger.warn('final job drain failed', { error: String(e) }));
     await forwarding.close();
+    await hl7Sender.close();
     await notifications.close();
     await storage.close();
     logger.info('stopped');
   })());
-  return { url, port, storage, jobs, logger, dicomPort: dicom?.port, stop };
+  return { url, port, storage, jobs, logger, dicomPort: dicom?.port, mllpPort: mllp?.port, stop };
 }

@@ -6,6 +6,8 @@ import { DIMSE_OPERATIONS, type KnownAe } from '../dicom/association-policy.js';
 import type { LogLevel } from '../kernel/logger.js';
 import type { PacsDefinition } from '../workflow/imaging/pacs-port.js';
 import { parsePacsList } from './pacs-config.js';
+import { parseHl7Partners } from './hl7-config.js';
+import type { Hl7Partner } from '../hl7v2/hl7-partner.js';
 import type { AeRoute } from '../workflow/imaging/ae-title-routing.js';
 import { WORKFLOWS } from '../workflow/teleexpertise/index.js';
 
@@ -55,6 +57,22 @@ export interface Config {
   readonly pacs: readonly PacsDefinition[];
   /** Called AE titles of ours dedicated to a workflow (studies sent to them attach to the patient's open dossier of it). */
   readonly dicomAeRoutes: readonly AeRoute[];
+  /** HL7 v2 MLLP listener port; unset = no HL7 listener. */
+  readonly mllpPort?: number;
+  /** Our MSH-3 / MSH-4. */
+  readonly hl7Application: string;
+  readonly hl7Facility: string;
+  /** RIS / DPI / GAM partners (hl7-config.ts HL7_PARTNERS_SHAPE). */
+  readonly hl7Partners: readonly Hl7Partner[];
+  /** Accept messages from senders that are not configured partners. Default false (answered AR). */
+  readonly hl7AcceptUnknownSenders: boolean;
+  readonly hl7MaxMessageBytes: number;
+  readonly hl7MaxConnections: number;
+  readonly hl7AckTimeoutMs: number;
+  /** MLLP over TLS on the listener: PEM key and certificate; with a CA file, client certificates are required (and trusted for partners with tls). */
+  readonly hl7TlsKeyFile?: string;
+  readonly hl7TlsCertFile?: string;
+  readonly hl7TlsCaFile?: string;
   /** DICOM TLS (PS3.15 B.1) on the DIMSE listener: PEM key and certificate files; with a CA file, client certificates are required. */
   readonly dicomTlsKeyFile?: string;
   readonly dicomTlsCertFile?: string;
@@ -166,6 +184,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       problems.push(`DICOM_FORWARDING: destination "${rule.destination}" of "${code}" must be a DICOM_KNOWN_AES entry with a host and a port`);
     }
   }
+  const mllpPortRaw = pick('MLLP_PORT', 'mllpPort');
+  const hl7UnknownRaw = str('HL7V2_ACCEPT_UNKNOWN_SENDERS', 'hl7AcceptUnknownSenders', 'false');
+  if (hl7UnknownRaw !== 'true' && hl7UnknownRaw !== 'false') problems.push('HL7V2_ACCEPT_UNKNOWN_SENDERS must be true or false');
+  const hl7TlsKeyFile = str('HL7V2_TLS_KEY_FILE', 'hl7TlsKeyFile');
+  const hl7TlsCertFile = str('HL7V2_TLS_CERT_FILE', 'hl7TlsCertFile');
+  const hl7TlsCaFile = str('HL7V2_TLS_CA_FILE', 'hl7TlsCaFile');
+  if (!hl7TlsKeyFile !== !hl7TlsCertFile) problems.push('HL7V2_TLS_KEY_FILE and HL7V2_TLS_CERT_FILE go together (both or neither)');
   const dicomTlsKeyFile = str('DICOM_TLS_KEY_FILE', 'dicomTlsKeyFile');
   const dicomTlsCertFile = str('DICOM_TLS_CERT_FILE', 'dicomTlsCertFile');
   const dicomTlsCaFile = str('DICOM_TLS_CA_FILE', 'dicomTlsCaFile');
@@ -210,6 +235,17 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomTlsCertFile: dicomTlsCertFile && resolve(dicomTlsCertFile),
     dicomTlsCaFile: dicomTlsCaFile && resolve(dicomTlsCaFile),
     dicomForwarding,
+    mllpPort: mllpPortRaw === undefined || mllpPortRaw === '' ? undefined : int('MLLP_PORT', 'mllpPort', 2575, 0, 65535),
+    hl7Application: str('HL7V2_APPLICATION', 'hl7Application', 'TELEO') as string,
+    hl7Facility: str('HL7V2_FACILITY', 'hl7Facility', 'TELEO') as string,
+    hl7Partners: parseHl7Partners(pick('HL7V2_PARTNERS', 'hl7Partners'), problems),
+    hl7AcceptUnknownSenders: hl7UnknownRaw === 'true',
+    hl7MaxMessageBytes: int('HL7V2_MAX_MESSAGE_BYTES', 'hl7MaxMessageBytes', 16 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    hl7MaxConnections: int('HL7V2_MAX_CONNECTIONS', 'hl7MaxConnections', 64, 1, 10_000),
+    hl7AckTimeoutMs: int('HL7V2_ACK_TIMEOUT_MS', 'hl7AckTimeoutMs', 30_000, 100, 600_000),
+    hl7TlsKeyFile: hl7TlsKeyFile && resolve(hl7TlsKeyFile),
+    hl7TlsCertFile: hl7TlsCertFile && resolve(hl7TlsCertFile),
+    hl7TlsCaFile: hl7TlsCaFile && resolve(hl7TlsCaFile),
     dicomForwardingQuietSeconds: int('DICOM_FORWARDING_QUIET_S', 'dicomForwardingQuietSeconds', 30, 0, 86_400),
     ...overrides,
   };

@@ -3,7 +3,10 @@
 import type { Logger } from '../kernel/logger.js';
 import type { Job, JobQueue } from '../store/job-queue.js';
 
-/** Runs one job; throwing marks it failed (retried with backoff). */
+/** A failure that retrying cannot fix (the peer refused the content): the job fails at once, without retry. */
+export class PermanentJobError extends Error {}
+
+/** Runs one job; throwing marks it failed (retried with backoff, except for a PermanentJobError). */
 export type JobHandler = (job: Job) => Promise<void>;
 
 /**
@@ -68,7 +71,7 @@ export function createJobRunner(queue: JobQueue, handlers: JobHandlers, logger: 
 
   async function failed(job: Job, e: unknown): Promise<void> {
     const message = e instanceof Error ? e.message : String(e);
-    const retry = job.attempts < maxAttempts ? new Date(Date.now() + Math.min(cap, base * 2 ** (job.attempts - 1))) : undefined;
+    const retry = job.attempts < maxAttempts && !(e instanceof PermanentJobError) ? new Date(Date.now() + Math.min(cap, base * 2 ** (job.attempts - 1))) : undefined;
     logger.warn('job failed', { jobId: job.id, type: job.type, attempts: job.attempts, error: message, willRetry: !!retry });
     await queue.fail(job.id, message, retry);
   }

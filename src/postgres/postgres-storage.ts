@@ -3,6 +3,7 @@ import type { SearchRegistry } from '../fhir/search-registry.js';
 import type { Storage } from '../store/resource-store.js';
 import { migrate } from './migrations.js';
 import { createPostgresJobQueue } from './postgres-job-queue.js';
+import { createPostgresMessageLog } from './postgres-message-log.js';
 import { createPostgresResourceStore } from './postgres-resource-store.js';
 import { createPgClient, createPgliteClient, type SqlClient } from './sql-client.js';
 
@@ -10,6 +11,7 @@ export function storageOn(db: SqlClient, registry: SearchRegistry): Storage {
   return {
     resources: createPostgresResourceStore(db, registry),
     jobs: createPostgresJobQueue(db),
+    messages: createPostgresMessageLog(db),
     transaction: (fn) => db.transaction((tx) => fn(storageOn(tx, registry))),
     // Transaction-level advisory lock on a 64-bit hash of the key, released by COMMIT/ROLLBACK (PostgreSQL
     // §9.27.10). Outside a transaction the statement is its own transaction: it waits, then releases at once.

@@ -10,6 +10,7 @@ import { parseIfMatch } from './resource-store.js';
 import { compareEntries, matches, type EntryLookup, type IndexedEntry } from './memory-search.js';
 import { resolveIncludes } from './search-includes.js';
 import { createMemoryJobQueue, type MemoryJobState } from './memory-job-queue.js';
+import { createMemoryMessageLog, type MemoryMessageState } from './memory-message-log.js';
 
 interface Current { entry?: IndexedEntry; resource?: Resource; version: number }
 
@@ -17,6 +18,7 @@ interface State {
   current: Map<string, Current>;
   history: HistoryEntry[];
   jobs: MemoryJobState;
+  messages: MemoryMessageState;
 }
 
 const k = (type: string, id: string) => `${type}/${id}`;
@@ -32,7 +34,7 @@ function createMutex() {
 }
 
 export function createMemoryStorage(registry: SearchRegistry): Storage {
-  const state: State = { current: new Map(), history: [], jobs: { jobs: [], seq: 0 } };
+  const state: State = { current: new Map(), history: [], jobs: { jobs: [], seq: 0 }, messages: { rows: [], seq: 0 } };
   const lock = createMutex();
   return build(state, registry, lock, false);
 }
@@ -43,10 +45,11 @@ function build(state: State, registry: SearchRegistry, lock: ReturnType<typeof c
   const storage: Storage = {
     resources,
     jobs: createMemoryJobQueue(state.jobs, guarded),
+    messages: createMemoryMessageLog(state.messages, guarded),
     transaction: (fn) => {
       if (inTx) return fn(storage);
       return lock(async () => {
-        const snapshot = { current: new Map(state.current), history: state.history.length, jobs: structuredClone(state.jobs) };
+        const snapshot = { current: new Map(state.current), history: state.history.length, jobs: structuredClone(state.jobs), messages: structuredClone(state.messages) };
         try {
           return await fn(build(state, registry, lock, true));
         } catch (e) {
@@ -54,6 +57,8 @@ function build(state: State, registry: SearchRegistry, lock: ReturnType<typeof c
           state.history.length = snapshot.history;
           state.jobs.jobs = snapshot.jobs.jobs;
           state.jobs.seq = snapshot.jobs.seq;
+          state.messages.rows = snapshot.messages.rows;
+          state.messages.seq = snapshot.messages.seq;
           throw e;
         }
       });

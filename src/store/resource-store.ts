@@ -2,6 +2,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { ParsedSearch } from '../fhir/search-request.js';
 import type { JobQueue } from './job-queue.js';
+import type { MessageLog } from './message-log.js';
 
 export interface HistoryEntry {
   readonly resourceType: string;
@@ -50,6 +51,8 @@ export interface ResourceStore {
 export interface Storage {
   readonly resources: ResourceStore;
   readonly jobs: JobQueue;
+  /** Inbound interface messages (HL7 v2): inside `transaction`, a message's settlement commits with the writes. */
+  readonly messages: MessageLog;
   /** Runs `fn` atomically: everything it wrote through `tx` is committed together or not at all. */
   transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
   /**

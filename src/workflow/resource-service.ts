@@ -12,6 +12,7 @@ import type { AccessPolicy, Interaction } from './access-policy.js';
 import { conditionalLockKey } from './conditional-lock.js';
 import { isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
 import type { JobQueue } from '../store/job-queue.js';
+import type { MessageLog } from '../store/message-log.js';
 import { createVisibilityChecks, type VisibilityPort } from './visibility-checks.js';
 import { implies } from '../fhir/predicate-implication.js';
 
@@ -58,6 +59,8 @@ export interface ResourceService {
   readonly registry: SearchRegistry;
   /** The job queue of this service's storage: inside `transaction`, jobs enqueued here commit with the writes. */
   readonly jobs: JobQueue;
+  /** The message log of this service's storage: inside `transaction`, a message's settlement commits with the writes. */
+  readonly messages: MessageLog;
   create<T extends Resource>(ctx: AuditContext, resource: T, options?: { ifNoneExist?: Query; id?: string }): Promise<{ resource: T; created: boolean }>;
   read<T extends Resource = Resource>(ctx: AuditContext, type: string, id: string): Promise<T>;
   vread<T extends Resource = Resource>(ctx: AuditContext, type: string, id: string, versionId: string): Promise<T>;
@@ -174,6 +177,7 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
   const svc: ResourceService = {
     registry,
     jobs: storage.jobs,
+    messages: storage.messages,
 
     async create(ctx, submitted, options = {}) {
       knownType(submitted.resourceType);

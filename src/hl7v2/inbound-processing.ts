@@ -1,0 +1,286 @@
+// HL7 v2.5.1 §2.9 message processing rules: store raw, validate the MSH, route, apply once, acknowledge (original or enhanced mode).
+import { Hl7Message } from '@medplum/core';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { errors } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
+import type { Principal } from '../kernel/principal.js';
+import type { LoggedMessage } from '../store/message-log.js';
+import type { AuditContext } from '../workflow/audit.js';
+import type { ResourceService } from '../workflow/resource-service.js';
+import { buildAck, headerOf, hl7CodeOf, isRejection, issuesOf, type AckCode, type AckedHeader } from './acknowledgment.js';
+import { decodeMessage, peekMsh } from './hl7-charset.js';
+import { hl7Issue } from './hl7-field-errors.js';
+import type { Hl7Identity, Hl7Partner } from './hl7-partner.js';
+import type { Hl7Route, InboundResult } from './hl7-route.js';
+
+export const HL7_CHANNEL = 'hl7v2';
+export const HL7_VIA = 'hl7v2';
+const VERSIONS = new Set(['2.5', '2.5.1']);
+const PROCESSING_IDS = new Set(['P', 'T', 'D']);
+
+export interface InboundDeps {
+  svc: ResourceService;
+  routes: readonly Hl7Route[];
+  partners: readonly Hl7Partner[];
+  identity: Hl7Identity;
+  baseUrl: string;
+  logger: Logger;
+  /** Messages from senders (MSH-3/MSH-4) that are not configured partners: refused (AR) unless true. */
+  acceptUnknownSenders: boolean;
+  /** Structure checks run before a message is applied (message-structures.ts); their issues answer AE. */
+  checks?: readonly ((message: Hl7Message) => OperationOutcomeIssue[])[];
+  /** Sends an enhanced-mode application acknowledgment to the partner (a durable outbound job). */
+  sendApplicationAck?: (partner: Hl7Partner, ack: string, controlId: string) => Promise<void>;
+}
+
+/** What the connection answers: bytes' text to frame and send, or nothing (an ACK is never acknowledged). */
+export interface Reply { readonly text?: string; readonly charset: string }
+
+export interface InboundProcessor {
+  /** One MLLP frame's content; never throws. */
+  receive(raw: Buffer, remoteAddress?: string): Promise<Reply>;
+  /** Bytes that could not form a message (outside a frame, too large, truncated): logged as rejected. */
+  refuse(raw: Buffer, reason: string, remoteAddress?: string): Promise<Reply>;
+  /** Applies messages stored but not applied (after a crash); returns how many were settled. */
+  resume(): Promise<number>;
+  /** An operator's replay of a rejected message (after a fix); returns the message as settled. */
+  replay(id: string): Promise<LoggedMessage>;
+  /** Resolves once every message accepted so far is applied. */
+  idle(): Promise<void>;
+}
+
+interface Parsed { message: Hl7Message; header: AckedHeader; partner: Hl7Partner; route: Hl7Route; enhanced: boolean; appAck: string }
+
+const comp1 = (v: string | undefined) => (v ?? '').split('^')[0];
+
+export function partnerPrincipal(partner: Hl7Partner): Principal {
+  return { sub: `hl7:${partner.name}`, fhirUser: `Device/hl7v2-${partner.name.replace(/[^A-Za-z0-9\-.]/g, '-')}`, scopes: ['system/*.*'], iss: 'hl7v2' };
+}
+
+export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
+  const { svc, identity, logger } = deps;
+  /** Per sender, the tail of its applications: messages of one sender are applied in arrival order. */
+  const chains = new Map<string, Promise<unknown>>();
+  /** Messages being applied (a duplicate arriving meanwhile waits for the original's ACK). */
+  const inFlight = new Map<string, Promise<string>>();
+
+  const partnerOf = (raw: Buffer): Hl7Partner | undefined => {
+    const app = comp1(peekMsh(raw, 3));
+    const fac = comp1(peekMsh(raw, 4));
+    return deps.partners.find((p) => p.application === app && p.facility === fac);
+  };
+  const unknownPartner = (sender: string): Hl7Partner => ({
+    name: `unknown:${sender}`, application: '', facility: '', charset: 'UNICODE UTF-8', ackMode: 'original', reportMessage: 'MDM', organizations: [],
+  });
+
+  /** Reads and checks the MSH; throws the issues that make the message rejected before any application. */
+  function parse(raw: Buffer, partnerHint: Hl7Partner | undefined): Parsed {
+    if (peekMsh(raw, 1) === undefined) throw [hl7Issue(100, 'MSH', 'The message does not start with an MSH segment')];
+    const enc = peekMsh(raw, 2) ?? '';
+    const sep = peekMsh(raw, 1) ?? '';
+    if (enc.length < 4 || new Set([sep, ...enc.slice(0, 4)]).size !== 5 || /[A-Za-z0-9\s]/.test(sep + enc.slice(0, 4))) {
+      throw [hl7Issue(102, 'MSH-2', `MSH-1/MSH-2 must give five distinct delimiters (usually |^~\\&), got '${sep}${enc}'`)];
+    }
+    const sender = `${comp1(peekMsh(raw, 3))}^${comp1(peekMsh(raw, 4))}`;
+    const partner = partnerHint ?? (deps.acceptUnknownSenders ? unknownPartner(sender) : undefined);
+    const { text, charset } = decodeMessage(raw, partner?.charset ?? 'UNICODE UTF-8');
+    const message = Hl7Message.parse(text.replace(/\r\n|\n/g, '\r'));
+    const header = headerOf(message, charset);
+    const issues: OperationOutcomeIssue[] = [];
+    if (!partner) issues.push(hl7Issue(204, 'MSH-3', `Unknown sender ${sender.replace('^', ' / ')} (MSH-3 / MSH-4): not a configured HL7 partner`));
+    if (!header.controlId) issues.push(hl7Issue(101, 'MSH-10', 'MSH-10 (message control id) is required'));
+    if (!PROCESSING_IDS.has(comp1(header.processingId))) issues.push(hl7Issue(202, 'MSH-11', `MSH-11 processing id '${header.processingId}' is not P, T or D`));
+    const version = comp1(message.header.getField(12)?.toString());
+    if (!VERSIONS.has(version)) issues.push(hl7Issue(203, 'MSH-12', `MSH-12 version '${version}' is not supported (2.5.1, or 2.5 for PAM-FR)`));
+    const type = message.header.getField(9);
+    const code = type?.getComponent(1) ?? '';
+    const event = type?.getComponent(2) ?? '';
+    let route: Hl7Route | undefined;
+    if (!code) issues.push(hl7Issue(101, 'MSH-9', 'MSH-9 (message type) is required'));
+    else if (code !== 'ACK') {
+      const ofType = deps.routes.filter((r) => r.messageType === `${code}^${event}`);
+      if (ofType.length === 0) {
+        const known = [...new Set(deps.routes.map((r) => r.messageType))].join(', ');
+        issues.push(deps.routes.some((r) => r.messageType.startsWith(`${code}^`))
+          ? hl7Issue(201, 'MSH-9.2', `Event ${event || '(none)'} of ${code} is not supported (supported: ${known})`)
+          : hl7Issue(200, 'MSH-9.1', `Message type ${code} is not supported (supported: ${known})`));
+      } else {
+        const orc1 = message.getSegment('ORC')?.getField(1)?.toString() ?? '';
+        route = ofType.find((r) => !r.orderControl || r.orderControl.includes(orc1));
+        if (!route) {
+          const accepted = ofType.flatMap((r) => r.orderControl ?? []).join(', ');
+          issues.push(hl7Issue(103, 'ORC-1', `Order control '${orc1}' is not supported in ${code}^${event} (supported: ${accepted})`));
+        }
+      }
+    }
+    if (issues.length) throw issues;
+    const p = partner as Hl7Partner;
+    const acceptAck = message.header.getField(15)?.toString() ?? '';
+    const appAck = message.header.getField(16)?.toString() ?? '';
+    const enhanced = p.ackMode === 'enhanced' || acceptAck !== '' || appAck !== '';
+    return { message, header, partner: p, route: route as Hl7Route, enhanced, appAck: appAck || (enhanced ? 'AL' : '') };
+  }
+
+  /** The lenient header of a message that could not be parsed, so that the ACK still reaches the right sender. */
+  function lenientHeader(raw: Buffer, charset: string): AckedHeader {
+    const f = (n: number) => peekMsh(raw, n) ?? '';
+    return {
+      sendingApplication: f(3), sendingFacility: f(4), receivingApplication: f(5), receivingFacility: f(6), controlId: f(10),
+      trigger: comp1(f(9).split('^')[1]), processingId: f(11) || 'P', version: comp1(f(12)) || '2.5.1', charset,
+    };
+  }
+
+  async function reject(raw: Buffer, issues: OperationOutcomeIssue[], partner: Hl7Partner | undefined, remote: string | undefined, enhanced: boolean): Promise<Reply> {
+    const charset = partner?.charset ?? 'UNICODE UTF-8';
+    const header = lenientHeader(raw, peekMsh(raw, 18) ? (peekMsh(raw, 18) as string).split('~')[0] : charset);
+    const rejection = isRejection(issues);
+    const code: AckCode = enhanced ? (rejection ? 'CR' : 'CE') : rejection ? 'AR' : 'AE';
+    const ack = buildAck(code, header, identity, issues);
+    await svc.messages.receive({
+      channel: HL7_CHANNEL, partner: partner?.name, sender: `${comp1(header.sendingApplication)}^${comp1(header.sendingFacility)}`,
+      controlId: header.controlId, messageType: (peekMsh(raw, 9) ?? '').split('^').slice(0, 2).join('^'), raw, receivedAt: new Date(),
+      status: 'rejected', error: summary(issues), ack,
+    });
+    logger.warn('hl7 message rejected', { partner: partner?.name, controlId: header.controlId, remote, error: summary(issues) });
+    return { text: ack, charset: header.charset };
+  }
+
+  /** Applies one stored message: its writes and its "applied" mark commit together; failures settle it rejected. */
+  async function apply(stored: LoggedMessage, p: Parsed): Promise<string> {
+    const ctx: AuditContext = { principal: partnerPrincipal(p.partner), via: HL7_VIA };
+    const accepted = buildAck('AA', p.header, identity);
+    try {
+      const done = await svc.transaction(async (t) => {
+        const result: InboundResult = p.route
+          ? await p.route.handle({ svc: t, ctx, message: p.message, partner: p.partner, receivedAt: stored.receivedAt, baseUrl: deps.baseUrl })
+          : { written: [], note: 'acknowledgment recorded' };
+        if (!(await t.messages.settle(stored.id, { status: 'applied', ack: accepted, result: { ...result } }))) return false;
+        return true;
+      });
+      if (!done) return (await svc.messages.get(stored.id))?.ack ?? accepted;
+      return accepted;
+    } catch (e) {
+      const issues = issuesOf(e);
+      if (issues.some((i) => hl7CodeOf(i) === 207 && i.code === 'exception')) logger.error('hl7 message application failed', { id: stored.id, error: e instanceof Error ? e.stack : String(e) });
+      const ack = buildAck(isRejection(issues) ? 'AR' : 'AE', p.header, identity, issues);
+      await svc.messages.settle(stored.id, { status: 'rejected', ack, error: summary(issues) });
+      return ack;
+    }
+  }
+
+  /** Queues the application behind the sender's earlier ones. */
+  function applyInOrder(stored: LoggedMessage, p: Parsed): Promise<string> {
+    const key = stored.sender;
+    const run = (chains.get(key) ?? Promise.resolve()).then(() => apply(stored, p));
+    const tail = run.catch(() => undefined);
+    chains.set(key, tail);
+    void tail.then(() => { if (chains.get(key) === tail) chains.delete(key); });
+    inFlight.set(stored.id, run);
+    void run.finally(() => inFlight.delete(stored.id)).catch(() => undefined);
+    return run;
+  }
+
+  async function applicationAck(p: Parsed, ack: string): Promise<void> {
+    const code = /\rMSA\|([A-Z]{2})/.exec(ack)?.[1];
+    const wanted = p.appAck === 'AL' || (p.appAck === 'ER' && code !== 'AA') || (p.appAck === 'SU' && code === 'AA');
+    if (!wanted || !deps.sendApplicationAck) return;
+    await deps.sendApplicationAck(p.partner, ack, p.header.controlId);
+  }
+
+  async function receive(raw: Buffer, remoteAddress?: string): Promise<Reply> {
+    const partnerHint = partnerOf(raw);
+    let p: Parsed;
+    try {
+      p = parse(raw, partnerHint);
+    } catch (e) {
+      const issues = Array.isArray(e) ? (e as OperationOutcomeIssue[]) : issuesOf(e);
+      const enhanced = partnerHint?.ackMode === 'enhanced' || !!peekMsh(raw, 15) || !!peekMsh(raw, 16);
+      return reject(raw, issues, partnerHint, remoteAddress, enhanced);
+    }
+    const structure = (deps.checks ?? []).flatMap((check) => check(p.message));
+    const { message: stored, original } = await svc.messages.receive({
+      channel: HL7_CHANNEL, partner: p.partner.name, sender: `${comp1(p.header.sendingApplication)}^${comp1(p.header.sendingFacility)}`,
+      controlId: p.header.controlId, messageType: `${p.message.header.getField(9)?.getComponent(1)}^${p.message.header.getField(9)?.getComponent(2)}`,
+      raw, receivedAt: new Date(),
+      ...(structure.length ? { status: 'rejected' as const, error: summary(structure), ack: buildAck(p.enhanced ? 'CE' : 'AE', p.header, identity, structure) } : {}),
+    });
+    if (original) {
+      logger.info('hl7 duplicate message', { partner: p.partner.name, controlId: p.header.controlId, original: original.id });
+      if (p.enhanced) return { text: buildAck('CA', p.header, identity), charset: p.header.charset };
+      const ack = original.ack ?? (await inFlight.get(original.id)) ?? (await svc.messages.get(original.id))?.ack;
+      return { text: ack ?? buildAck('AA', p.header, identity), charset: p.header.charset };
+    }
+    if (stored.status === 'rejected') return { text: stored.ack, charset: p.header.charset };
+    if (p.message.header.getField(9)?.getComponent(1) === 'ACK') {
+      await svc.messages.settle(stored.id, { status: 'applied', ack: '', result: { written: [], note: `acknowledgment ${p.message.getSegment('MSA')?.getField(1)?.toString() ?? ''} of ${p.message.getSegment('MSA')?.getField(2)?.toString() ?? ''}` } });
+      return { charset: p.header.charset };
+    }
+    if (!p.enhanced) return { text: await applyInOrder(stored, p), charset: p.header.charset };
+    void applyInOrder(stored, p).then((ack) => applicationAck(p, ack)).catch((e: unknown) => logger.error('hl7 application ack failed', { error: String(e) }));
+    return { text: buildAck('CA', p.header, identity), charset: p.header.charset };
+  }
+
+  async function reapply(m: LoggedMessage): Promise<string | undefined> {
+    const raw = await svc.messages.raw(m.id);
+    if (!raw) return undefined;
+    try {
+      const p = parse(raw, partnerOf(raw));
+      const ack = await applyInOrder(m, p);
+      if (p.enhanced) await applicationAck(p, ack);
+      return ack;
+    } catch (e) {
+      const issues = Array.isArray(e) ? (e as OperationOutcomeIssue[]) : issuesOf(e);
+      await svc.messages.settle(m.id, { status: 'rejected', ack: buildAck('AR', lenientHeader(raw, 'UNICODE UTF-8'), identity, issues), error: summary(issues) });
+      return undefined;
+    }
+  }
+
+  return {
+    async receive(raw, remoteAddress) {
+      try {
+        return await receive(raw, remoteAddress);
+      } catch (e) {
+        // Storage down or a bug: answer AE/CE without claiming the message was kept, so the sender resends it.
+        logger.error('hl7 message could not be stored', { error: e instanceof Error ? e.stack : String(e) });
+        const header = lenientHeader(raw, 'UNICODE UTF-8');
+        return { text: buildAck('AE', header, identity, [hl7Issue(207, undefined, 'The message could not be stored: send it again later')]), charset: header.charset };
+      }
+    },
+    async refuse(raw, reason, remoteAddress) {
+      try {
+        return await reject(raw, [hl7Issue(100, undefined, reason)], partnerOf(raw), remoteAddress, false);
+      } catch (e) {
+        logger.error('hl7 refused bytes could not be stored', { error: String(e) });
+        return { charset: 'UNICODE UTF-8' };
+      }
+    },
+    async resume() {
+      let n = 0;
+      for (;;) {
+        const batch = await svc.messages.unsettled(HL7_CHANNEL, 500);
+        if (batch.length === 0) return n;
+        for (const m of batch) {
+          await reapply(m);
+          n += 1;
+        }
+      }
+    },
+    async replay(id) {
+      if (!(await svc.messages.reopen(id))) {
+        const m = await svc.messages.get(id);
+        throw m ? errors.conflict(`Message ${id} is ${m.status}: only a rejected message can be replayed, and only while no later message with its control id went through`)
+          : errors.notFound(`No HL7 message ${id}`);
+      }
+      const m = await svc.messages.get(id) as LoggedMessage;
+      await reapply(m);
+      return await svc.messages.get(id) as LoggedMessage;
+    },
+    async idle() {
+      while (chains.size) await Promise.all([...chains.values()]);
+    },
+  };
+}
+
+function summary(issues: readonly OperationOutcomeIssue[]): string {
+  return issues.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.details?.text ?? i.diagnostics ?? i.code}`).join('; ');
+}
