@@ -1,5 +1,5 @@
 // HL7 v2.5.1 §2.9 outbound messages as durable jobs: one MLLP connection per partner (kept open), ACK matched by MSH-10.
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Hl7Message } from '@medplum/core';
 import { Hl7Connection } from '@medplum/hl7';
@@ -53,7 +53,7 @@ export function createHl7Sender(o: SenderOptions): Hl7Sender {
     if (open && !open.isClosed()) return open;
     if (!p.host || !p.port) throw new PermanentJobError(`HL7 partner ${p.name} has no host/port configured`);
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s: Socket = p.tls ? tlsConnect({ host: p.host, port: p.port, servername: p.host, ...o.tls }) : netConnect({ host: p.host as string, port: p.port as number });
+      const s: Socket = p.tls ? tlsConnect({ host: p.host, port: p.port, ...(isIP(p.host as string) ? {} : { servername: p.host }), ...o.tls }) : netConnect({ host: p.host as string, port: p.port as number });
       const ready = p.tls ? 'secureConnect' : 'connect';
       s.setTimeout(10_000, () => s.destroy(new Error(`connection to ${p.host}:${p.port} timed out`)));
       s.once(ready, () => { s.setTimeout(0); s.setNoDelay(true); resolve(s); });

@@ -1,5 +1,6 @@
 // Test harness: an MLLP listener on port 0 over the memory platform, a raw MLLP client, and message builders.
 import { connect, type Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import type { Patient } from '@medplum/fhirtypes';
 import { createLogger } from '../kernel/logger.js';
 import { createPlatform, type Platform } from '../workflow/teleexpertise/test-directory.js';
@@ -40,14 +41,14 @@ export interface Harness extends Platform {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: Partial<InboundDeps> & { maxMessageBytes?: number; platform?: Platform } = {}): Promise<Harness> {
+export async function startHarness(options: Partial<InboundDeps> & { maxMessageBytes?: number; platform?: Platform; tls?: TlsOptions } = {}): Promise<Harness> {
   const platform = options.platform ?? await createPlatform();
   const processor = createInboundProcessor({
     svc: platform.svc, routes: [TEST_PATIENT_ROUTE], partners: [RIS], identity: { application: 'TELEO', facility: 'TELEO' },
     baseUrl: 'http://localhost/fhir', logger: createLogger('silent'), acceptUnknownSenders: false, ...options,
   });
   const listener = await startMllpListener({
-    port: 0, host: '127.0.0.1', processor, logger: createLogger('silent'), maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024, maxConnections: 16,
+    port: 0, host: '127.0.0.1', processor, logger: createLogger('silent'), maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024, maxConnections: 16, tls: options.tls,
   });
   return { ...platform, processor, listener, close: () => listener.close() };
 }
