@@ -1,7 +1,7 @@
 // HL7 v2.5.1 §2.9 message processing rules: store raw, validate the MSH, route, apply once, acknowledge (original or enhanced mode).
 import { Hl7Message } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
-import { errors } from '../kernel/errors.js';
+import { errors, OperationOutcomeError, statusOf } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import type { Principal } from '../kernel/principal.js';
 import type { LoggedMessage } from '../store/message-log.js';
@@ -162,7 +162,9 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
     } catch (e) {
       const issues = issuesOf(e);
       if (issues.some((i) => hl7CodeOf(i) === 207 && i.code === 'exception')) logger.error('hl7 message application failed', { id: stored.id, error: e instanceof Error ? e.stack : String(e) });
-      const ack = buildAck(isRejection(issues) ? 'AR' : 'AE', p.header, identity, issues);
+      // AR for what is not the message's fault (our configuration, an internal error: §2.9.2.3), AE for its content.
+      const ours = e instanceof OperationOutcomeError && statusOf(e.outcome) >= 500;
+      const ack = buildAck(isRejection(issues) || ours ? 'AR' : 'AE', p.header, identity, issues);
       await svc.messages.settle(stored.id, { status: 'rejected', ack, error: summary(issues) });
       return ack;
     }

@@ -3,7 +3,7 @@
 // workflow's initial state, Binaries + DocumentReferences, Provenance for an author acting on behalf — run by the
 // same bundle processor as POST /fhir, so it is atomic, validated, authorised and audited as the caller.
 import { createHash, randomUUID } from 'node:crypto';
-import type { Attachment, Bundle, BundleEntry, Identifier, Patient, Task } from '@medplum/fhirtypes';
+import type { Annotation, Attachment, Bundle, BundleEntry, CodeableConcept, Identifier, Observation, Patient, Task } from '@medplum/fhirtypes';
 import { errors } from '../../kernel/errors.js';
 import type { AuditContext } from '../audit.js';
 import { processBundle } from '../bundle-processor.js';
@@ -21,10 +21,34 @@ export type DossierDocument = { attachment: Attachment } | { reference: string }
 /** An exam: an ImagingStudy already on the platform, or announced by its StudyInstanceUID / accession number. */
 export type DossierExam = { reference: string } | { studyInstanceUid: string } | { accession: Identifier };
 
+/**
+ * Further content of the dossier's ServiceRequest, for requests that carry more than a reason and a comment (the
+ * téléradiologie order of HL7v2 flux 1). Every field is optional; the ServiceRequest keeps its workflow code.
+ */
+export interface ServiceRequestDetails {
+  /** Business identifiers (e.g. the placer order number, type v2-0203 PLAC), before the announced exams'. */
+  identifier?: Identifier[];
+  /** meta.source: the system the request came from (e.g. `urn:teleo:hl7v2-partner:<name>`). */
+  source?: string;
+  /** When the requester wrote the order (default: now). */
+  authoredOn?: string;
+  /** Coded reasons (appended after `reason`). */
+  reasonCode?: CodeableConcept[];
+  /** Further notes (appended after `comment`). */
+  note?: Annotation[];
+  /** Order details (requested modality, requested act). */
+  orderDetail?: CodeableConcept[];
+  bodySite?: CodeableConcept[];
+  /** Observations about the patient sent with the order: created with the dossier (subject = the patient, basedOn = the request) and listed in supportingInfo. */
+  observations?: Observation[];
+}
+
 export interface TeledossierRequest {
   patient: {
     /** INS-NIR (15 characters), qualified identity only. */
     ins?: string;
+    /** The INS's system when it is not the production INS-NIR (INS-NIA, test and demonstration INS OIDs). */
+    insSystem?: string;
     /** IPP: system = the issuer's OID (urn:oid:…), value = the IPP. */
     ipp?: Identifier;
     family: string;
@@ -46,6 +70,7 @@ export interface TeledossierRequest {
   comment?: string;
   documents?: DossierDocument[];
   exams?: DossierExam[];
+  serviceRequest?: ServiceRequestDetails;
 }
 
 export interface TeledossierCreated {
@@ -62,6 +87,8 @@ const PRIORITIES = new Set(['routine', 'urgent', 'asap', 'stat']);
 const NIR = /^[0-9]{6}[0-9AB][0-9]{8}$/;
 const REF = /^([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
 const GENDERS = new Set(['male', 'female', 'other', 'unknown']);
+/** INS systems: INS-NIR, INS-NIA, and the test and demonstration OIDs (ANS, "Référentiel INS"). */
+export const INS_SYSTEMS = new Set([INS_SYSTEM, 'urn:oid:1.2.250.1.213.1.4.9', 'urn:oid:1.2.250.1.213.1.4.10', 'urn:oid:1.2.250.1.213.1.4.11']);
 
 const bad = (param: string, text: string) => errors.badRequest(`Parameter '${param}': ${text}`, param);
 
@@ -77,8 +104,9 @@ export function checkRequest(req: TeledossierRequest, workflows: readonly Workfl
   const p = req.patient;
   if (!p.ins && !p.ipp) throw bad('patient', 'an INS (patient.ins) or an IPP with its issuer (patient.ipp) is required');
   if (p.ins !== undefined && !NIR.test(p.ins)) throw bad('patient.ins', 'an INS-NIR is 15 characters (13-character NIR and 2-digit key)');
+  if (p.insSystem !== undefined && !INS_SYSTEMS.has(p.insSystem)) throw bad('patient.insSystem', `must be one of ${[...INS_SYSTEMS].join(', ')}`);
   if (p.ipp && (!p.ipp.system || !p.ipp.value)) throw bad('patient.ipp', 'needs its issuer (Identifier.system, e.g. urn:oid:…) and its value');
-  if (p.ipp?.system === INS_SYSTEM) throw bad('patient.ipp', 'an IPP is issued by a hospital, not the INS system: use patient.ins');
+  if (p.ipp?.system && INS_SYSTEMS.has(p.ipp.system)) throw bad('patient.ipp', 'an IPP is issued by a hospital, not the INS system: use patient.ins');
   if (!p.family?.trim()) throw bad('patient.family', 'the family name is required');
   if (p.gender !== undefined && !GENDERS.has(p.gender)) throw bad('patient.gender', `must be one of ${[...GENDERS].join(', ')}`);
   if (p.birthDate !== undefined && !/^\d{4}(-\d{2}(-\d{2})?)?$/.test(p.birthDate)) throw bad('patient.birthDate', 'must be a FHIR date (YYYY-MM-DD)');
@@ -122,7 +150,7 @@ async function checkExists(t: ResourceService, req: TeledossierRequest): Promise
 /** The patient-matching criteria, INS first. */
 function criteriaOf(p: TeledossierRequest['patient']): Query[] {
   return [
-    ...(p.ins ? [{ identifier: [`${INS_SYSTEM}|${p.ins}`] }] : []),
+    ...(p.ins ? [{ identifier: [`${p.insSystem ?? INS_SYSTEM}|${p.ins}`] }] : []),
     ...(p.ipp ? [{ identifier: [`${p.ipp.system}|${p.ipp.value}`] }] : []),
   ];
 }

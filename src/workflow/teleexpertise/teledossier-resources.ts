@@ -2,7 +2,7 @@
 // FR Core identifiers, DocumentReference + Binary, Provenance.agent.onBehalfOf), as transaction Bundle entries.
 import { randomUUID } from 'node:crypto';
 import type {
-  Binary, BundleEntryRequest, DocumentReference, Identifier, Patient, PractitionerRole, Provenance, Reference, Resource, ServiceRequest, Task,
+  Binary, BundleEntryRequest, DocumentReference, Identifier, Observation, Patient, PractitionerRole, Provenance, Reference, Resource, ServiceRequest, Task,
 } from '@medplum/fhirtypes';
 import { DOSSIER_AUTHOR_URL, DOSSIER_CONTENT_SYSTEM, SENDER_COMMUNITY_URL, type DossierContentType } from './dossier-model.js';
 import type { TeledossierRequest } from './teledossier-creation.js';
@@ -20,7 +20,7 @@ export interface Built { fullUrl: string; resource: Resource; request: BundleEnt
 
 export function patientResource(p: TeledossierRequest['patient']): Patient {
   const identifier: Identifier[] = [
-    ...(p.ins ? [{ use: 'official' as const, type: { coding: [{ system: FR_ID_TYPE, code: 'INS-NIR' }] }, system: INS_SYSTEM, value: p.ins }] : []),
+    ...(p.ins ? [{ use: 'official' as const, type: { coding: [{ system: FR_ID_TYPE, code: 'INS-NIR' }] }, system: p.insSystem ?? INS_SYSTEM, value: p.ins }] : []),
     ...(p.ipp ? [{ use: 'usual' as const, type: { coding: [{ system: V2_ID_TYPE, code: 'PI' }] }, system: p.ipp.system, value: p.ipp.value }] : []),
   ];
   return {
@@ -71,24 +71,37 @@ export function dossierEntries(req: TeledossierRequest, def: WorkflowDefinition,
   const workflow = { coding: [{ system: WORKFLOW_SYSTEM, code: def.code, display: def.display }], text: def.display };
   const priority = req.priority ?? (def.urgent ? 'urgent' : 'routine');
   const srUrl = `urn:uuid:${randomUUID()}`;
+  const more = req.serviceRequest ?? {};
+  // Observations sent with the request: their own resources (searchable by based-on), listed in supportingInfo.
+  const observations = (more.observations ?? []).map((o): Built => ({
+    fullUrl: `urn:uuid:${randomUUID()}`,
+    resource: { ...o, subject: ref<Patient>(patient), basedOn: [ref<ServiceRequest>(srUrl)] } as Observation,
+    request: { method: 'POST', url: 'Observation' },
+  }));
+  const identifier = [...(more.identifier ?? []), ...announced];
+  const reasonCode = [...(req.reason ? [{ text: req.reason }] : []), ...(more.reasonCode ?? [])];
+  const note = [...(req.comment ? [{ text: req.comment, time: now }] : []), ...(more.note ?? [])];
+  const supportingInfo = [...documents, ...studies, ...observations.map((o) => o.fullUrl)];
   const request: ServiceRequest = {
     resourceType: 'ServiceRequest',
-    meta: { profile: [`${PROFILE}/teleo-demande`] },
+    meta: { profile: [`${PROFILE}/teleo-demande`], ...(more.source ? { source: more.source } : {}) },
     // Announced exams (StudyInstanceUID, accession number): images arriving later find their request here.
-    ...(announced.length ? { identifier: announced } : {}),
+    ...(identifier.length ? { identifier } : {}),
     status: 'active',
     intent: 'order',
     priority,
     code: workflow,
+    ...(more.orderDetail?.length ? { orderDetail: more.orderDetail } : {}),
     subject: ref<Patient>(patient),
-    authoredOn: now,
+    authoredOn: more.authoredOn ?? now,
     requester: ref<PractitionerRole>(req.requester),
     performer: [ref(req.owner)],
-    ...(req.reason ? { reasonCode: [{ text: req.reason }] } : {}),
-    ...(req.comment ? { note: [{ text: req.comment, time: now }] } : {}),
-    ...(documents.length + studies.length ? { supportingInfo: [...documents, ...studies].map(ref) } : {}),
+    ...(reasonCode.length ? { reasonCode } : {}),
+    ...(supportingInfo.length ? { supportingInfo: supportingInfo.map(ref) } : {}),
+    ...(more.bodySite?.length ? { bodySite: more.bodySite } : {}),
+    ...(note.length ? { note } : {}),
   };
-  entries.push({ fullUrl: srUrl, resource: request, request: { method: 'POST', url: 'ServiceRequest' } });
+  entries.push({ fullUrl: srUrl, resource: request, request: { method: 'POST', url: 'ServiceRequest' } }, ...observations);
 
   const initial = def.states[def.initial];
   const taskUrl = `urn:uuid:${randomUUID()}`;
