@@ -3,7 +3,7 @@
 // (ERR-2 location, ERR-3 Table 0357 code), what was written, and the dossier's state.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Task } from '@medplum/fhirtypes';
+import type { Encounter, Task } from '@medplum/fhirtypes';
 import { expect } from 'chai';
 import { erl } from '../src/hl7v2/acknowledgment.js';
 import type { Hl7Partner } from '../src/hl7v2/hl7-partner.js';
@@ -18,13 +18,15 @@ const FIXTURES = new URL('../fixtures/hl7v2/', import.meta.url).pathname;
 
 interface Expected {
   description: string;
-  partner?: { orderOwner?: string | null; name?: string };
+  partner?: { orderOwner?: string | null; name?: string; application?: string; facility?: string; organizations?: string[] };
   given?: string[];
   ack: 'AA' | 'AE' | 'AR';
   error?: { code: string | number; location?: string };
   written?: Record<string, number>;
   writes?: string[];
   dossier?: { state: string; statusReason?: string };
+  /** Encounter.status of the ANS examples' visit (000897406, authority CHU-X) after the message. */
+  visit?: { status: string };
 }
 
 /** The fixtures' partner: MSH-3/4 of the ANS examples, its orders addressed to the test directory's expert. */
@@ -53,8 +55,8 @@ describe('HL7 v2 fixtures replayed over MLLP (conformance)', function () {
       const expected = JSON.parse(readFileSync(expectedFile, 'utf8')) as Expected;
       it(`${folder}/${file}: ${expected.description}`, async () => {
         const text = cr(readFileSync(join(FIXTURES, folder, file), 'utf8'));
-        const base: Hl7Partner = expected.partner && 'orderOwner' in expected.partner
-          ? { ...PARTNER, orderOwner: expected.partner.orderOwner ?? undefined } : PARTNER;
+        const { orderOwner, ...rest } = expected.partner ?? {};
+        const base: Hl7Partner = { ...PARTNER, ...rest, ...(expected.partner && 'orderOwner' in expected.partner ? { orderOwner: orderOwner ?? undefined } : {}) };
         const given = (expected.given ?? []).filter((g) => g.endsWith('.hl7')).map((g) => cr(readFileSync(join(FIXTURES, g), 'utf8')));
         const partners = [...new Map([text, ...given].flatMap((t) => partnersFor(t, base)).map((p) => [`${p.application}^${p.facility}`, p])).values()];
         const h = await startHarness({ routes: hl7Routes(), partners });
@@ -85,6 +87,10 @@ describe('HL7 v2 fixtures replayed over MLLP (conformance)', function () {
           for (const ref of written) counts[ref.split('/')[0]] = (counts[ref.split('/')[0]] ?? 0) + 1;
           if (expected.written) expect(counts).to.deep.equal(expected.written);
           if (expected.writes) expect(Object.keys(counts).sort()).to.deep.equal([...new Set(expected.writes)].sort());
+          if (expected.visit) {
+            const encounters = (await h.svc.search({ principal: SYSTEM_PRINCIPAL }, 'Encounter', { identifier: ['000897406'] })).resources as Encounter[];
+            expect(encounters.map((e) => e.status)).to.deep.equal([expected.visit.status]);
+          }
           if (expected.dossier) {
             const [task] = (await h.svc.search({ principal: SYSTEM_PRINCIPAL }, 'Task', { code: ['teleradiologie'] })).resources as Task[];
             expect(task?.businessStatus?.coding?.find((x) => x.system === DOSSIER_STATUS_SYSTEM)?.code).to.equal(expected.dossier.state);
