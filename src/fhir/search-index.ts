@@ -40,6 +40,7 @@ export function extractIndexRows(resource: Resource, registry: SearchRegistry): 
   const typed = [toTypedValue(resource)];
   for (const p of registry.forType(resource.resourceType)) {
     if (p.code === '_id' || p.code === '_lastUpdated') continue;
+    if (p.roots && !p.roots.some((root) => hasElement(resource, root))) continue;
     const expression = p.fhirPath; // parsed once per parameter, not once per resource
     if (!expression) continue;
     let values: TypedValue[];
@@ -52,6 +53,16 @@ export function extractIndexRows(resource: Resource, registry: SearchRegistry): 
   }
   dedupe(rows);
   return rows;
+}
+
+/** The resource has element `name`: as such, as a choice (`valueQuantity` for `value`), or as a primitive's extension. */
+function hasElement(resource: Resource, name: string): boolean {
+  const r = resource as unknown as Record<string, unknown>;
+  if (r[name] !== undefined || r[`_${name}`] !== undefined) return true;
+  for (const key of Object.keys(r)) {
+    if (key.length > name.length && key.startsWith(name) && key[name.length] >= 'A' && key[name.length] <= 'Z') return true;
+  }
+  return false;
 }
 
 function addRows(rows: IndexRows, kind: string, code: string, tv: TypedValue): void {

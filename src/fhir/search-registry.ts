@@ -8,8 +8,16 @@ export interface SearchParamDef {
   readonly code: string;
   readonly kind: SearchKind;
   readonly expression: string;
-  /** `expression` parsed once, on first use (undefined when the FHIRPath engine cannot parse it). */
+  /**
+   * The expression's branches that apply to this resource type (a shared parameter such as `patient` lists 30 types),
+   * parsed once, on first use (undefined when the FHIRPath engine cannot parse it).
+   */
   readonly fhirPath: FhirPathAtom | undefined;
+  /**
+   * The top-level elements the expression starts from (`subject` for `Observation.subject.where(…)`): a resource
+   * with none of them yields no value, so the expression need not run. Undefined when not known (always run).
+   */
+  readonly roots: readonly string[] | undefined;
   /** Target resource types of a reference parameter. */
   readonly targets: readonly string[];
   readonly definition: SearchParameter;
@@ -36,6 +44,7 @@ export function createSearchRegistry(resourceTypes: readonly string[]): SearchRe
       // Composite and special parameters (e.g. Location.near) are not served: they are left out of
       // the CapabilityStatement, and a search using them gets a 400.
       const expression = sp.expression;
+      const own = branchesFor(rt, expression);
       let parsed: FhirPathAtom | null | undefined;
       params.set(code, {
         code,
@@ -44,13 +53,14 @@ export function createSearchRegistry(resourceTypes: readonly string[]): SearchRe
         get fhirPath() {
           if (parsed === undefined) {
             try {
-              parsed = parseFhirPath(expression);
+              parsed = parseFhirPath(own?.expression ?? expression);
             } catch {
               parsed = null;
             }
           }
           return parsed ?? undefined;
         },
+        roots: own?.roots,
         targets: sp.target ?? [],
         definition: sp,
       });
@@ -63,4 +73,46 @@ export function createSearchRegistry(resourceTypes: readonly string[]): SearchRe
     forType: (rt) => [...(byType.get(rt)?.values() ?? [])],
     has: (rt) => byType.has(rt),
   };
+}
+
+/** Splits a FHIRPath expression at its top-level `|` (outside parentheses, brackets and string literals). */
+function topLevelUnion(expression: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote = false;
+  let start = 0;
+  for (let i = 0; i < expression.length; i++) {
+    const c = expression[i];
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === "'") quote = false;
+    } else if (c === "'") quote = true;
+    else if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (c === '|' && depth === 0) {
+      out.push(expression.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(expression.slice(start).trim());
+  return out;
+}
+
+/**
+ * The branches of `expression` that start from `resourceType` (others are empty on it: a type name in FHIRPath
+ * filters the root), and the element each starts from. Undefined when a branch starts otherwise (`Resource.`,
+ * `%resource`, a function): then the whole expression runs, always.
+ */
+export function branchesFor(resourceType: string, expression: string): { expression: string; roots: string[] } | undefined {
+  const kept: string[] = [];
+  const roots: string[] = [];
+  for (const branch of topLevelUnion(expression)) {
+    const m = /^\(*\s*([A-Z][A-Za-z]+)\.([a-z][A-Za-z0-9]*)/.exec(branch);
+    if (!m || m[1] === 'Resource' || m[1] === 'DomainResource') return undefined;
+    if (m[1] !== resourceType) continue;
+    kept.push(branch);
+    roots.push(m[2]);
+  }
+  if (kept.length === 0) return undefined;
+  return { expression: kept.join(' | '), roots: [...new Set(roots)] };
 }
