@@ -25,6 +25,10 @@ export function wakeOnCommit(storage: Storage, wakes: (type: string) => boolean,
         await s.jobs.enqueue(type, payload, options);
         if (wakes(type)) mark(type);
       },
+      async enqueueMany(jobs) {
+        await s.jobs.enqueueMany(jobs);
+        for (const j of jobs) if (wakes(j.type)) mark(j.type);
+      },
     });
     return override<Storage>(s, {
       jobs,

@@ -24,6 +24,19 @@ export function createPostgresJobQueue(db: SqlClient): JobQueue {
         [randomUUID(), type, JSON.stringify(payload), (options.runAt ?? new Date()).toISOString(),
           options.orderingKey ?? null, options.idempotencyKey ?? null]);
     },
+    async enqueueMany(jobs) {
+      if (jobs.length === 0) return;
+      // unnest … WITH ORDINALITY keeps the order (seq) of the list.
+      await db.query(
+        `INSERT INTO job (id, type, payload, run_at, ordering_key, idempotency_key)
+         SELECT id, type, payload::jsonb, run_at, ordering_key, idempotency_key
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) WITH ORDINALITY
+           AS j(id, type, payload, run_at, ordering_key, idempotency_key, n) ORDER BY n
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+        [jobs.map(() => randomUUID()), jobs.map((j) => j.type), jobs.map((j) => JSON.stringify(j.payload)),
+          jobs.map((j) => (j.options?.runAt ?? new Date()).toISOString()), jobs.map((j) => j.options?.orderingKey ?? null),
+          jobs.map((j) => j.options?.idempotencyKey ?? null)]);
+    },
     async claim(types, limit, now = new Date()) {
       // UPDATE … RETURNING has no order of its own: the outer SELECT returns the claimed jobs oldest first.
       const rows = await db.query<JobRow>(

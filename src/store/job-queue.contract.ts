@@ -28,6 +28,21 @@ export function jobQueueContract(_name: string, ctx: StorageContext): void {
       expect(await jobs().list({ type, status: 'pending' })).to.deep.equal([]);
     });
 
+    it('enqueues many in one call, in order, skipping idempotency keys already queued', async () => {
+      await jobs().enqueue(type, { n: 0 }, { idempotencyKey: `${type}-k0` });
+      await jobs().enqueueMany([
+        { type, payload: { n: 1 } },
+        { type, payload: { n: 2 }, options: { idempotencyKey: `${type}-k0` } },
+        { type, payload: { n: 3 }, options: { orderingKey: `${type}-o` } },
+        { type, payload: { n: 4 }, options: { runAt: new Date(Date.now() + 3_600_000) } },
+      ]);
+      await jobs().enqueueMany([]);
+      const claimed = await jobs().claim([type], 10);
+      expect(claimed.map((j) => j.payload.n)).to.deep.equal([0, 1, 3]);
+      expect(claimed[2].orderingKey).to.equal(`${type}-o`);
+      expect((await jobs().list({ type })).map((j) => j.payload.n)).to.deep.equal([0, 1, 3, 4]);
+    });
+
     it('claims only the requested types, oldest first, up to the limit', async () => {
       const other = `test-${randomUUID()}`;
       await jobs().enqueue(type, { n: 1 });

@@ -22,6 +22,8 @@ export interface EnqueueOptions {
 
 export interface JobQueue {
   enqueue(type: string, payload: Record<string, unknown>, options?: EnqueueOptions): Promise<void>;
+  /** Several enqueues in one statement, in order (same semantics as one `enqueue` each). */
+  enqueueMany(jobs: readonly { type: string; payload: Record<string, unknown>; options?: EnqueueOptions }[]): Promise<void>;
   /** Claims up to `limit` due jobs of the given types (pending → running), oldest first. */
   claim(types: readonly string[], limit: number, now?: Date): Promise<Job[]>;
   /** Marks one job, or several at once, done. */

@@ -14,6 +14,13 @@ export function createMemoryJobQueue(state: MemoryJobState, guarded: <T>(fn: () 
       state.jobs.push({ seq: ++state.seq, id: randomUUID(), type, payload: structuredClone(payload), status: 'pending', attempts: 0,
         runAt: options.runAt ?? new Date(), orderingKey: options.orderingKey, idempotencyKey: options.idempotencyKey });
     }),
+    enqueueMany: (jobs) => guarded(async () => {
+      for (const { type, payload, options = {} } of jobs) {
+        if (options.idempotencyKey && state.jobs.some((j) => j.idempotencyKey === options.idempotencyKey)) continue;
+        state.jobs.push({ seq: ++state.seq, id: randomUUID(), type, payload: structuredClone(payload), status: 'pending', attempts: 0,
+          runAt: options.runAt ?? new Date(), orderingKey: options.orderingKey, idempotencyKey: options.idempotencyKey });
+      }
+    }),
     claim: (types, limit, now = new Date()) => guarded(async () => {
       const out: Job[] = [];
       for (const j of state.jobs) {

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Coding, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../kernel/principal.js';
-import type { JobQueue } from '../store/job-queue.js';
+import type { EnqueueOptions, JobQueue } from '../store/job-queue.js';
+import type { Storage } from '../store/resource-store.js';
 
 export const AUDIT_JOB = 'audit-event';
 
@@ -68,4 +69,34 @@ export async function queueAudit(jobs: JobQueue, ctx: AuditContext, rec: AuditRe
 
 export function refOf(r: Resource): string {
   return `${r.resourceType}/${r.id}`;
+}
+
+/**
+ * A transaction's storage whose audit jobs are held until `flush` (called just before commit): one multi-row insert
+ * instead of one per interaction (a flux 1 order audits ~15 reads and writes). Other jobs go through at once.
+ */
+export function bufferAudits(tx: Storage): { storage: Storage; flush(): Promise<void> } {
+  const held: { type: string; payload: Record<string, unknown>; options?: EnqueueOptions }[] = [];
+  const jobs = new Proxy(tx.jobs, {
+    get(target, prop, receiver) {
+      if (prop === 'enqueue') {
+        return async (type: string, payload: Record<string, unknown>, options?: EnqueueOptions) => {
+          if (type === AUDIT_JOB) held.push({ type, payload, options });
+          else await target.enqueue(type, payload, options);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const storage: Storage = new Proxy(tx, {
+    get(target, prop, receiver) {
+      if (prop === 'jobs') return jobs;
+      // A nested transaction joins this one (no savepoints): it keeps the buffer.
+      if (prop === 'transaction') return <T>(fn: (t: Storage) => Promise<T>) => target.transaction(() => fn(storage));
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { storage, flush: async () => { if (held.length) await tx.jobs.enqueueMany(held.splice(0)); } };
 }

@@ -10,7 +10,7 @@ import type { Validator } from '../fhir/validation.js';
 import { parseIfMatch, type HistoryEntry, type HistoryQuery, type SearchResult, type Storage } from '../store/resource-store.js';
 import type { AccessPolicy, Interaction } from './access-policy.js';
 import { conditionalLockKey } from './conditional-lock.js';
-import { isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
+import { bufferAudits, isAudited, queueAudit, refOf, type AuditContext, type AuditRecord } from './audit.js';
 import type { JobQueue } from '../store/job-queue.js';
 import type { MessageLog } from '../store/message-log.js';
 import { createVisibilityChecks, type VisibilityPort } from './visibility-checks.js';
@@ -345,13 +345,23 @@ export function createResourceService(deps: ResourceServiceDeps, inTransaction =
 
     transaction(fn) {
       if (inTransaction) return fn(svc);
-      return storage.transaction((tx) => fn(createResourceService({ ...deps, storage: tx }, true)));
+      return inBufferedTransaction((tx) => fn(createResourceService({ ...deps, storage: tx }, true)));
     },
   };
   return svc;
 
   function withTx<T>(fn: (t: ResourceService, s: Storage) => Promise<T>): Promise<T> {
     if (inTransaction) return fn(svc, storage);
-    return storage.transaction((tx) => fn(createResourceService({ ...deps, storage: tx }, true), tx));
+    return inBufferedTransaction((tx) => fn(createResourceService({ ...deps, storage: tx }, true), tx));
+  }
+
+  /** A transaction whose audit jobs are written together just before it commits. */
+  function inBufferedTransaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T> {
+    return storage.transaction(async (tx) => {
+      const buffered = bufferAudits(tx);
+      const result = await fn(buffered.storage);
+      await buffered.flush();
+      return result;
+    });
   }
 }
