@@ -39,6 +39,11 @@ export interface Reply { readonly text?: string; readonly charset: string }
 export interface InboundProcessor {
   /** One MLLP frame's content; never throws. */
   receive(raw: Buffer, remoteAddress?: string): Promise<Reply>;
+  /**
+   * Frames that arrived together on one connection (a pipelining sender), answered in order: consecutive
+   * enhanced-mode messages are stored in one statement (group commit) before their CAs; never throws.
+   */
+  receiveBatch(raws: readonly Buffer[], remoteAddress?: string): Promise<Reply[]>;
   /** Bytes that could not form a message (outside a frame, too large, truncated): logged as rejected. */
   refuse(raw: Buffer, reason: string, remoteAddress?: string): Promise<Reply>;
   /** Applies messages stored but not applied (after a crash); returns how many were settled. */
@@ -222,6 +227,47 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
     return { text: buildAck('CA', p.header, identity), charset: p.header.charset };
   }
 
+  /** Enhanced-mode messages that only need storing before their CA, stored together. */
+  async function storeAccepted(run: readonly { raw: Buffer; p: Parsed }[]): Promise<Reply[]> {
+    const stored = await svc.messages.receiveMany(run.map(({ raw, p }) => ({
+      channel: HL7_CHANNEL, partner: p.partner.name, sender: `${comp1(p.header.sendingApplication)}^${comp1(p.header.sendingFacility)}`,
+      controlId: p.header.controlId, messageType: `${p.message.header.getField(9)?.getComponent(1)}^${p.message.header.getField(9)?.getComponent(2)}`,
+      raw, receivedAt: new Date(),
+    })));
+    return stored.map(({ message, original }, i) => {
+      const p = run[i].p;
+      if (original) logger.info('hl7 duplicate message', { partner: p.partner.name, controlId: p.header.controlId, original: original.id });
+      else void applyInOrder(message, p).then((ack) => applicationAck(p, ack)).catch((e: unknown) => logger.error('hl7 application ack failed', { error: String(e) }));
+      return { text: buildAck('CA', p.header, identity), charset: p.header.charset };
+    });
+  }
+
+  async function receiveBatch(raws: readonly Buffer[], remoteAddress?: string): Promise<Reply[]> {
+    const replies: Reply[] = [];
+    let run: { raw: Buffer; p: Parsed }[] = [];
+    const flush = async () => {
+      if (run.length) replies.push(...await storeAccepted(run));
+      run = [];
+    };
+    for (const raw of raws) {
+      let p: Parsed | undefined;
+      try {
+        p = parse(raw, partnerOf(raw));
+      } catch {
+        p = undefined;
+      }
+      const batchable = p && p.enhanced && p.route && (deps.checks ?? []).every((check) => check((p as Parsed).message).length === 0);
+      if (p && batchable) {
+        run.push({ raw, p });
+        continue;
+      }
+      await flush();
+      replies.push(await receive(raw, remoteAddress));
+    }
+    await flush();
+    return replies;
+  }
+
   async function reapply(m: LoggedMessage): Promise<string | undefined> {
     const raw = await svc.messages.raw(m.id);
     if (!raw) return undefined;
@@ -246,6 +292,18 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
         logger.error('hl7 message could not be stored', { error: e instanceof Error ? e.stack : String(e) });
         const header = lenientHeader(raw, 'UNICODE UTF-8');
         return { text: buildAck('AE', header, identity, [hl7Issue(207, undefined, 'The message could not be stored: send it again later')]), charset: header.charset };
+      }
+    },
+    async receiveBatch(raws, remoteAddress) {
+      if (raws.length === 1) return [await this.receive(raws[0], remoteAddress)];
+      try {
+        return await receiveBatch(raws, remoteAddress);
+      } catch (e) {
+        logger.error('hl7 messages could not be stored', { error: e instanceof Error ? e.stack : String(e) });
+        return raws.map((raw) => {
+          const header = lenientHeader(raw, 'UNICODE UTF-8');
+          return { text: buildAck('CE', header, identity, [hl7Issue(207, undefined, 'The message could not be stored: send it again later')]), charset: header.charset };
+        });
       }
     },
     async refuse(raw, reason, remoteAddress) {

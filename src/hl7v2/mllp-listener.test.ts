@@ -66,6 +66,21 @@ describe('MLLP listener (HL7 v2.5.1 Appendix C, §2.9 acknowledgments)', functio
     c.end();
   });
 
+  it('answers pipelined enhanced-mode messages CA once stored together, then applies each once, in order', async () => {
+    const c = await rawClient(h.listener.port);
+    const enhanced = (id: string, ipp: string) => adtA28(id, { ipp }).replace('|P|2.5|||||FRA|', '|P|2.5|||AL|NE|FRA|');
+    const ids = Array.from({ length: 40 }, (_, i) => `G${i}`);
+    c.write(Buffer.concat([...ids, 'G3'].map((id) => Buffer.from(`\x0b${enhanced(id, `grp-${id}`)}\x1c\r`))));
+    const acks = await c.replies(41);
+    c.end();
+    expect(acks.map((a) => `${field(a, 'MSA', 1)} ${field(a, 'MSA', 2)}`)).to.deep.equal([...ids, 'G3'].map((id) => `CA ${id}`));
+    await h.processor.idle();
+    const logged = (await h.svc.messages.list({ channel: 'hl7v2', limit: 100 })).reverse();
+    expect(logged.map((m) => `${m.controlId} ${m.status}`)).to.deep.equal([...ids.map((id) => `${id} applied`), 'G3 duplicate']);
+    expect(await patientsWithIpp(h, 'grp-G3')).to.equal(1);
+    expect(await patientsWithIpp(h, 'grp-G39')).to.equal(1);
+  });
+
   it('frames split anywhere, even between FS and CR, still make one message', async () => {
     const c = await rawClient(h.listener.port);
     const bytes = Buffer.from(`\x0b${adtA28('SPLIT', { ipp: 'split' })}\x1c\r`);

@@ -40,22 +40,52 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     sockets.add(socket);
     socket.setNoDelay(true);
     const remote = socket.remoteAddress;
-    let queue: Promise<void> = Promise.resolve();
+    // Frames and framing problems in arrival order; one worker per connection answers them in that order, taking
+    // the frames that arrived meanwhile together (a pipelining sender's enhanced-mode messages are stored at once).
+    type Item = { frame: Buffer } | { refuse: Buffer; reason: string };
+    const pending: Item[] = [];
+    let working = false;
     const send = (reply: Reply) => {
       if (reply.text !== undefined && !socket.destroyed && socket.writable) socket.write(mllpFrame(encodeMessage(reply.text, reply.charset)));
     };
-    const enqueue = (work: () => Promise<Reply>) => {
-      queue = queue.then(work).then(send).catch((e: unknown) => o.logger.error('hl7 connection handling failed', { remote, error: String(e) }));
+    const work = async () => {
+      if (working) return;
+      working = true;
+      try {
+        while (pending.length) {
+          const head = pending[0];
+          if ('refuse' in head) {
+            pending.shift();
+            send(await o.processor.refuse(head.refuse, head.reason, remote));
+            continue;
+          }
+          let n = 0;
+          while (n < pending.length && n < 256 && 'frame' in pending[n]) n++;
+          const frames = pending.splice(0, n).map((i) => (i as { frame: Buffer }).frame);
+          for (const reply of await o.processor.receiveBatch(frames, remote)) send(reply);
+        }
+      } catch (e) {
+        o.logger.error('hl7 connection handling failed', { remote, error: String(e) });
+      } finally {
+        working = false;
+        if (pending.length) void work();
+        else for (const waiter of drained.splice(0)) waiter();
+      }
     };
+    const drained: (() => void)[] = [];
+    const idle = () => (working || pending.length ? new Promise<void>((resolve) => drained.push(resolve)) : Promise.resolve());
     const decoder = createMllpDecoder({
-      frame: (content) => enqueue(() => o.processor.receive(content, remote)),
-      problem: (kind, bytes, total) => enqueue(() => o.processor.refuse(bytes, kind === 'too-large'
-        ? `Message of ${total} bytes exceeds the ${o.maxMessageBytes}-byte limit (first ${bytes.length} bytes kept)`
-        : kind === 'truncated' ? `Connection closed inside an MLLP frame after ${total} bytes (message truncated)`
-          : `${total} bytes outside an MLLP frame (<VT> message <FS><CR> expected)`, remote)),
+      frame: (content) => { pending.push({ frame: content }); void work(); },
+      problem: (kind, bytes, total) => {
+        pending.push({ refuse: bytes, reason: kind === 'too-large'
+          ? `Message of ${total} bytes exceeds the ${o.maxMessageBytes}-byte limit (first ${bytes.length} bytes kept)`
+          : kind === 'truncated' ? `Connection closed inside an MLLP frame after ${total} bytes (message truncated)`
+            : `${total} bytes outside an MLLP frame (<VT> message <FS><CR> expected)` });
+        void work();
+      },
     }, o.maxMessageBytes);
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-    socket.on('end', () => { decoder.end(); void queue.then(() => socket.end()); });
+    socket.on('end', () => { decoder.end(); void idle().then(() => socket.end()); });
     socket.on('error', (e) => o.logger.warn('hl7 connection error', { remote, error: e.message }));
     socket.on('close', () => sockets.delete(socket));
   };

@@ -28,7 +28,35 @@ export function createPostgresMessageLog(db: SqlClient): MessageLog {
     const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM message_log WHERE id = $1`, [id]);
     return row ? toMessage(row) : undefined;
   };
-  return {
+  const log: MessageLog = {
+    async receiveMany(messages) {
+      if (messages.length <= 1) return Promise.all(messages.map((m) => log.receive(m)));
+      // One INSERT for all (unnest keeps their order); those that hit an earlier original go the duplicate way.
+      const rows = await db.query<Row>(
+        `INSERT INTO message_log (channel, partner, sender, control_id, message_type, received_at, raw, size, status, error, ack, settled_at, replay_of)
+         SELECT channel, partner, sender, control_id, message_type, received_at, raw, size, status, error, ack,
+           CASE WHEN status = 'rejected' THEN received_at END, replay_of::bigint
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[], $8::int[], $9::text[],
+           $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
+           AS m(channel, partner, sender, control_id, message_type, received_at, raw, size, status, error, ack, replay_of, n) ORDER BY n
+         ON CONFLICT (channel, sender, control_id) WHERE duplicate_of IS NULL AND control_id <> '' AND status <> 'rejected' DO NOTHING
+         RETURNING ${COLUMNS}`,
+        [messages.map((m) => m.channel), messages.map((m) => m.partner ?? null), messages.map((m) => m.sender),
+          messages.map((m) => m.controlId), messages.map((m) => m.messageType), messages.map((m) => m.receivedAt.toISOString()),
+          messages.map((m) => m.raw), messages.map((m) => m.raw.length), messages.map((m) => m.status ?? 'received'),
+          messages.map((m) => m.error ?? null), messages.map((m) => m.ack ?? null), messages.map((m) => m.replayOf ?? null)]);
+      const inserted = new Map<string, Row[]>();
+      for (const r of rows) {
+        const key = `${r.sender}\u0000${r.control_id}\u0000${r.status}`;
+        inserted.set(key, [...(inserted.get(key) ?? []), r]);
+      }
+      const out: { message: LoggedMessage; original?: LoggedMessage }[] = [];
+      for (const m of messages) {
+        const row = inserted.get(`${m.sender}\u0000${m.controlId}\u0000${m.status ?? 'received'}`)?.shift();
+        out.push(row ? { message: toMessage(row) } : await log.receive(m));
+      }
+      return out;
+    },
     async receive(m) {
       const status = m.status ?? 'received';
       const params = [m.channel, m.partner ?? null, m.sender, m.controlId, m.messageType, m.receivedAt.toISOString(), m.raw,
@@ -91,4 +119,5 @@ export function createPostgresMessageLog(db: SqlClient): MessageLog {
       }
     },
   };
+  return log;
 }

@@ -11,7 +11,12 @@ const copy = (r: MemoryMessageState['rows'][number]): LoggedMessage => {
 
 export function createMemoryMessageLog(state: MemoryMessageState, guarded: <T>(fn: () => Promise<T>) => Promise<T>): MessageLog {
   const find = (id: string) => state.rows.find((r) => r.id === id);
-  return {
+  const log: MessageLog = {
+    receiveMany: async (messages) => {
+      const out = [];
+      for (const m of messages) out.push(await log.receive(m));
+      return out;
+    },
     receive: (m) => guarded(async () => {
       const original = m.controlId
         ? state.rows.find((r) => r.channel === m.channel && r.sender === m.sender && r.controlId === m.controlId && !r.duplicateOf && r.status !== 'rejected')
@@ -57,4 +62,5 @@ export function createMemoryMessageLog(state: MemoryMessageState, guarded: <T>(f
       return true;
     }),
   };
+  return log;
 }

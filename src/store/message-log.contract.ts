@@ -34,6 +34,20 @@ export function messageLogContract(_name: string, ctx: StorageContext): void {
       expect(other.original).to.equal(undefined);
     });
 
+    it('receives many in order, with duplicates within the batch and of earlier messages recognised', async () => {
+      const { message: earlier } = await log().receive(msg('M0'));
+      const got = await log().receiveMany([msg('M1'), msg('M0'), msg('M2'), msg('M1'), msg('', { status: 'rejected', error: 'x', ack: 'AR' }),
+        msg('', { status: 'rejected', error: 'y', ack: 'AR' })]);
+      expect(got.map((g) => g.message.status)).to.deep.equal(['received', 'duplicate', 'received', 'duplicate', 'rejected', 'rejected']);
+      expect(got[1].original?.id).to.equal(earlier.id);
+      expect(got[3].message.duplicateOf).to.equal(got[0].message.id);
+      expect(got.map((g) => g.message.error ?? '')).to.deep.equal(['', '', '', '', 'x', 'y']);
+      const ids = [got[0], got[2]].map((g) => Number(g.message.id));
+      expect(ids[0]).to.be.lessThan(ids[1]);
+      expect(await log().list({ channel })).to.have.length(7);
+      expect(await log().receiveMany([])).to.deep.equal([]);
+    });
+
     it('never deduplicates messages whose control id could not be read', async () => {
       const a = await log().receive(msg('', { status: 'rejected', error: 'MSH missing', ack: 'AR' }));
       const b = await log().receive(msg('', { status: 'rejected', error: 'MSH missing', ack: 'AR' }));

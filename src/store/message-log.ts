@@ -75,6 +75,8 @@ export interface MessageLog {
    * rejected one is a new attempt, recorded as such.
    */
   receive(message: NewMessage): Promise<{ message: LoggedMessage; original?: LoggedMessage }>;
+  /** Several `receive` in one statement where the backend can (group commit of pipelined messages), in order. */
+  receiveMany(messages: readonly NewMessage[]): Promise<{ message: LoggedMessage; original?: LoggedMessage }[]>;
   get(id: string): Promise<LoggedMessage | undefined>;
   raw(id: string): Promise<Buffer | undefined>;
   /**
