@@ -1,0 +1,13 @@
+// HL7 v2.5.1 messages the platform sends (CI-SIS Téléradiologie flux 3, CI-SIS CDA in HL7 v2, §2.9 acknowledgments), as data.
+
+export interface OutboundMessage {
+  /** MSH-9 */
+  readonly messageType: string;
+  /** MSH-21 message profile, when the volet sets one. */
+  readonly profile?: string;
+  readonly when: string;
+}
+
+export const HL7_OUTBOUND_MESSAGES: readonly OutboundMessage[] = [
+  { messageType: 'ACK^<event>^ACK', when: 'application acknowledgment of an enhanced-mode message (MSH-16 AL, ER, SU), as a durable job' },
+];
