@@ -1,5 +1,5 @@
 // HL7 v2.5.1 §2.9 message processing rules: store raw, validate the MSH, route, apply once, acknowledge (original or enhanced mode).
-import { Hl7Message } from '@medplum/core';
+import type { Hl7Message } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { errors, OperationOutcomeError, statusOf } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
@@ -7,16 +7,15 @@ import type { Principal } from '../kernel/principal.js';
 import type { LoggedMessage } from '../store/message-log.js';
 import type { AuditContext } from '../workflow/audit.js';
 import type { ResourceService } from '../workflow/resource-service.js';
-import { buildAck, headerOf, hl7CodeOf, isRejection, issuesOf, type AckCode, type AckedHeader } from './acknowledgment.js';
-import { decodeMessage, peekMsh } from './hl7-charset.js';
+import { buildAck, hl7CodeOf, isRejection, issuesOf, type AckCode } from './acknowledgment.js';
+import { peekMsh } from './hl7-charset.js';
 import { hl7Issue } from './hl7-field-errors.js';
 import type { Hl7Identity, Hl7Partner } from './hl7-partner.js';
 import type { Hl7Route, InboundResult } from './hl7-route.js';
+import { comp1, lenientHeader, partnerOf, readMessage, type Parsed } from './message-header.js';
 
 export const HL7_CHANNEL = 'hl7v2';
 export const HL7_VIA = 'hl7v2';
-const VERSIONS = new Set(['2.5', '2.5.1']);
-const PROCESSING_IDS = new Set(['P', 'T', 'D']);
 
 export interface InboundDeps {
   svc: ResourceService;
@@ -54,10 +53,6 @@ export interface InboundProcessor {
   idle(): Promise<void>;
 }
 
-interface Parsed { message: Hl7Message; header: AckedHeader; partner: Hl7Partner; route: Hl7Route; enhanced: boolean; appAck: string }
-
-const comp1 = (v: string | undefined) => (v ?? '').split('^')[0];
-
 export function partnerPrincipal(partner: Hl7Partner): Principal {
   return { sub: `hl7:${partner.name}`, fhirUser: `Device/hl7v2-${partner.name.replace(/[^A-Za-z0-9\-.]/g, '-')}`, scopes: ['system/*.*'], iss: 'hl7v2' };
 }
@@ -68,72 +63,6 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
   const chains = new Map<string, Promise<unknown>>();
   /** Messages being applied (a duplicate arriving meanwhile waits for the original's ACK). */
   const inFlight = new Map<string, Promise<string>>();
-
-  const partnerOf = (raw: Buffer): Hl7Partner | undefined => {
-    const app = comp1(peekMsh(raw, 3));
-    const fac = comp1(peekMsh(raw, 4));
-    return deps.partners.find((p) => p.application === app && p.facility === fac);
-  };
-  const unknownPartner = (sender: string): Hl7Partner => ({
-    name: `unknown:${sender}`, application: '', facility: '', charset: 'UNICODE UTF-8', ackMode: 'original', reportMessage: 'MDM', organizations: [],
-  });
-
-  /** Reads and checks the MSH; throws the issues that make the message rejected before any application. */
-  function parse(raw: Buffer, partnerHint: Hl7Partner | undefined): Parsed {
-    if (peekMsh(raw, 1) === undefined) throw [hl7Issue(100, 'MSH', 'The message does not start with an MSH segment')];
-    const enc = peekMsh(raw, 2) ?? '';
-    const sep = peekMsh(raw, 1) ?? '';
-    if (enc.length < 4 || new Set([sep, ...enc.slice(0, 4)]).size !== 5 || /[A-Za-z0-9\s]/.test(sep + enc.slice(0, 4))) {
-      throw [hl7Issue(102, 'MSH-2', `MSH-1/MSH-2 must give five distinct delimiters (usually |^~\\&), got '${sep}${enc}'`)];
-    }
-    const sender = `${comp1(peekMsh(raw, 3))}^${comp1(peekMsh(raw, 4))}`;
-    const partner = partnerHint ?? (deps.acceptUnknownSenders ? unknownPartner(sender) : undefined);
-    const { text, charset } = decodeMessage(raw, partner?.charset ?? 'UNICODE UTF-8');
-    const message = Hl7Message.parse(text.replace(/\r\n|\n/g, '\r'));
-    const header = headerOf(message, charset);
-    const issues: OperationOutcomeIssue[] = [];
-    if (!partner) issues.push(hl7Issue(204, 'MSH-3', `Unknown sender ${sender.replace('^', ' / ')} (MSH-3 / MSH-4): not a configured HL7 partner`));
-    if (!header.controlId) issues.push(hl7Issue(101, 'MSH-10', 'MSH-10 (message control id) is required'));
-    if (!PROCESSING_IDS.has(comp1(header.processingId))) issues.push(hl7Issue(202, 'MSH-11', `MSH-11 processing id '${header.processingId}' is not P, T or D`));
-    const version = comp1(message.header.getField(12)?.toString());
-    if (!VERSIONS.has(version)) issues.push(hl7Issue(203, 'MSH-12', `MSH-12 version '${version}' is not supported (2.5.1, or 2.5 for PAM-FR)`));
-    const type = message.header.getField(9);
-    const code = type?.getComponent(1) ?? '';
-    const event = type?.getComponent(2) ?? '';
-    let route: Hl7Route | undefined;
-    if (!code) issues.push(hl7Issue(101, 'MSH-9', 'MSH-9 (message type) is required'));
-    else if (code !== 'ACK') {
-      const ofType = deps.routes.filter((r) => r.messageType === `${code}^${event}`);
-      if (ofType.length === 0) {
-        const known = [...new Set(deps.routes.map((r) => r.messageType))].join(', ');
-        issues.push(deps.routes.some((r) => r.messageType.startsWith(`${code}^`))
-          ? hl7Issue(201, 'MSH-9.2', `Event ${event || '(none)'} of ${code} is not supported (supported: ${known})`)
-          : hl7Issue(200, 'MSH-9.1', `Message type ${code} is not supported (supported: ${known})`));
-      } else {
-        const orc1 = message.getSegment('ORC')?.getField(1)?.toString() ?? '';
-        route = ofType.find((r) => !r.orderControl || r.orderControl.includes(orc1));
-        if (!route) {
-          const accepted = ofType.flatMap((r) => r.orderControl ?? []).join(', ');
-          issues.push(hl7Issue(103, 'ORC-1', `Order control '${orc1}' is not supported in ${code}^${event} (supported: ${accepted})`));
-        }
-      }
-    }
-    if (issues.length) throw issues;
-    const p = partner as Hl7Partner;
-    const acceptAck = message.header.getField(15)?.toString() ?? '';
-    const appAck = message.header.getField(16)?.toString() ?? '';
-    const enhanced = p.ackMode === 'enhanced' || acceptAck !== '' || appAck !== '';
-    return { message, header, partner: p, route: route as Hl7Route, enhanced, appAck: appAck || (enhanced ? 'AL' : '') };
-  }
-
-  /** The lenient header of a message that could not be parsed, so that the ACK still reaches the right sender. */
-  function lenientHeader(raw: Buffer, charset: string): AckedHeader {
-    const f = (n: number) => peekMsh(raw, n) ?? '';
-    return {
-      sendingApplication: f(3), sendingFacility: f(4), receivingApplication: f(5), receivingFacility: f(6), controlId: f(10),
-      trigger: comp1(f(9).split('^')[1]), processingId: f(11) || 'P', version: comp1(f(12)) || '2.5.1', charset,
-    };
-  }
 
   async function reject(raw: Buffer, issues: OperationOutcomeIssue[], partner: Hl7Partner | undefined, remote: string | undefined, enhanced: boolean): Promise<Reply> {
     const charset = partner?.charset ?? 'UNICODE UTF-8';
@@ -195,10 +124,10 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
   }
 
   async function receive(raw: Buffer, remoteAddress?: string): Promise<Reply> {
-    const partnerHint = partnerOf(raw);
+    const partnerHint = partnerOf(raw, deps.partners);
     let p: Parsed;
     try {
-      p = parse(raw, partnerHint);
+      p = readMessage(raw, partnerHint, deps);
     } catch (e) {
       const issues = Array.isArray(e) ? (e as OperationOutcomeIssue[]) : issuesOf(e);
       const enhanced = partnerHint?.ackMode === 'enhanced' || !!peekMsh(raw, 15) || !!peekMsh(raw, 16);
@@ -252,7 +181,7 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
     for (const raw of raws) {
       let p: Parsed | undefined;
       try {
-        p = parse(raw, partnerOf(raw));
+        p = readMessage(raw, partnerOf(raw, deps.partners), deps);
       } catch {
         p = undefined;
       }
@@ -272,7 +201,7 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
     const raw = await svc.messages.raw(m.id);
     if (!raw) return undefined;
     try {
-      const p = parse(raw, partnerOf(raw));
+      const p = readMessage(raw, partnerOf(raw, deps.partners), deps);
       const ack = await applyInOrder(m, p);
       if (p.enhanced) await applicationAck(p, ack);
       return ack;
@@ -308,7 +237,7 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
     },
     async refuse(raw, reason, remoteAddress) {
       try {
-        return await reject(raw, [hl7Issue(100, undefined, reason)], partnerOf(raw), remoteAddress, false);
+        return await reject(raw, [hl7Issue(100, undefined, reason)], partnerOf(raw, deps.partners), remoteAddress, false);
       } catch (e) {
         logger.error('hl7 refused bytes could not be stored', { error: String(e) });
         return { charset: 'UNICODE UTF-8' };
