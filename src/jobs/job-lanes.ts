@@ -19,7 +19,9 @@ export function createJobLanes(queue: JobQueue, lanes: readonly JobLane[], logge
     seen.add(type);
   }
   // Only the first lane recovers interrupted jobs, and it starts first: the others never take back a claimed job.
-  const runners = lanes.map((lane, i) => createJobRunner(queue, lane.handlers, logger.child({ lane: lane.name }), { ...options, recoverOnStart: i === 0 }));
+  // Only the first lane purges done jobs (every lane purging the same rows at once deadlocked on PostgreSQL).
+  const runners = lanes.map((lane, i) => createJobRunner(queue, lane.handlers, logger.child({ lane: lane.name }),
+    { ...options, recoverOnStart: i === 0, ...(i === 0 ? {} : { purgeEveryMs: Number.POSITIVE_INFINITY }) }));
   return {
     async start() {
       for (const runner of runners) await runner.start();

@@ -66,7 +66,10 @@ export function createPostgresJobQueue(db: SqlClient): JobQueue {
     },
     async purgeDone(doneBefore) {
       const [{ n }] = await db.query<{ n: number }>(
-        `WITH d AS (DELETE FROM job WHERE status = 'done' AND updated_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM d`,
+        // Rows another transaction holds (a claim, another purge) are skipped, never waited for: no deadlock.
+        `WITH d AS (DELETE FROM job WHERE seq IN (
+           SELECT seq FROM job WHERE status = 'done' AND updated_at < $1 ORDER BY seq FOR UPDATE SKIP LOCKED) RETURNING 1)
+         SELECT count(*)::int AS n FROM d`,
         [doneBefore.toISOString()]);
       return n;
     },
