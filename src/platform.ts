@@ -57,6 +57,7 @@ import { createInboundProcessor } from './hl7v2/inbound-processing.js';
 import { startMllpListener, type MllpListener } from './hl7v2/mllp-listener.js';
 import { createHl7Sender, enqueueHl7, HL7_SEND_JOB } from './hl7v2/mllp-sender.js';
 import { hl7Routes } from './hl7v2/hl7-routes.js';
+import { orderResponseHandlers } from './hl7v2/order-response-trigger.js';
 import { hl7MessagesRouter } from './http/hl7-messages.js';
 
 export interface RunningPlatform {
@@ -125,12 +126,14 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   // HL7 v2 messages to partners (RIS, DPI): one kept-open MLLP connection per partner, ACK awaited per message.
   const hl7Tls = config.hl7TlsCaFile ? { ca: await readFile(config.hl7TlsCaFile),
     ...(config.hl7TlsKeyFile && config.hl7TlsCertFile ? { key: await readFile(config.hl7TlsKeyFile), cert: await readFile(config.hl7TlsCertFile) } : {}) } : undefined;
+  const hl7Identity = { application: config.hl7Application, facility: config.hl7Facility };
   const hl7Sender = createHl7Sender({ partners: config.hl7Partners, logger: logger.child({ component: 'hl7v2' }), ackTimeoutMs: config.hl7AckTimeoutMs, tls: hl7Tls });
   // Three lanes: the platform's own short jobs, HL7 sends (a partner slow to ACK delays no one else), and transfers
   // to and from PACS (seconds to minutes each).
   const jobs = createJobLanes(storage.jobs, [
     { name: 'platform', handlers: { [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers, [IMAGING_STUDY_SYNC_JOB]: studySync.handler, [FORWARD_TRIGGER_JOB]: forwardingTriggerHandler(forwarding) } },
-    { name: 'hl7v2', handlers: { [HL7_SEND_JOB]: hl7Sender.handler } },
+    { name: 'hl7v2', handlers: { [HL7_SEND_JOB]: hl7Sender.handler,
+      ...orderResponseHandlers({ svc, partners: config.hl7Partners, identity: hl7Identity, logger: logger.child({ component: 'hl7v2' }) }) } },
     { name: 'transfers', handlers: { [PACS_RETRIEVE_JOB]: (job) => pacsQueryRetrieve.run(job), ...forwarding.handlers } },
   ], logger.child({ component: 'jobs' }));
   wakeable.runner = jobs;
@@ -177,7 +180,6 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     renderWadoUri: (instance, query, mediaType) => renderWadoUri({ blobs, decoder: pixelDecoder }, instance, query, mediaType),
   });
   // HL7 v2 inbound: every message stored raw before its ACK, applied once, rejected ones kept for replay.
-  const hl7Identity = { application: config.hl7Application, facility: config.hl7Facility };
   const hl7Processor = createInboundProcessor({
     svc, routes: hl7Routes(), partners: config.hl7Partners, identity: hl7Identity, baseUrl, logger: logger.child({ component: 'hl7v2' }),
     acceptUnknownSenders: config.hl7AcceptUnknownSenders,

@@ -29,6 +29,7 @@ const TRIGGERS: Record<Trigger, string> = {
   'send-report-dpi': 'durable job: send the report (CR) to the DPI',
   'publish-dmp': 'durable job: publish the report and the imaging manifest to the DMP (XDS-I.b)',
   'record-charge': 'durable job: record the act for billing',
+  'send-order-response': 'durable job: CI-SIS flux 3 ORU^R01 (OK with the protocol, OC with the reason) to the RIS that sent the order',
 };
 
 /** A Mermaid state id: letters, digits and underscores only. */

@@ -9,5 +9,6 @@ export interface OutboundMessage {
 }
 
 export const HL7_OUTBOUND_MESSAGES: readonly OutboundMessage[] = [
+  { messageType: 'ORU^R01^ORU_R01', profile: '1.0^CISIS_TLR_HL7_V2', when: 'CI-SIS Téléradiologie flux 3: the requis accepts the order (ORC-1 OK, OBX PROTOCOLE_IMAGERIE ED base64) or refuses it (OC, reason in ORC-16); to the RIS whose order created the dossier' },
   { messageType: 'ACK^<event>^ACK', when: 'application acknowledgment of an enhanced-mode message (MSH-16 AL, ER, SU), as a durable job' },
 ];

@@ -93,3 +93,17 @@ export function readPid(pid: Hl7Segment | undefined, location = 'PID'): PidIdent
     ...(reliability ? { reliability } : {}),
   };
 }
+
+/** Our messages' PID (§3.4.2, PAM-FR): INS (qualified identity only, with its OID) and local ids in PID-3, names, birth date, sex. */
+export function writePid(patient: Patient, esc: (text: string) => string): string {
+  const ids = (patient.identifier ?? []).filter((id) => id.value && id.system?.startsWith('urn:oid:')).map((id) => {
+    const oid = (id.system as string).slice('urn:oid:'.length);
+    const isIns = INS_OIDS.has(oid);
+    const type = isIns ? 'INS' : id.type?.coding?.find((c) => c.system === 'http://terminology.hl7.org/CodeSystem/v2-0203')?.code ?? 'PI';
+    return `${esc(id.value as string)}^^^${isIns ? 'ASIP-SANTE-INS-NIR' : ''}&${oid}&ISO^${type}`;
+  });
+  const names = (patient.name ?? []).map((n) => [esc(n.family ?? ''), esc(n.given?.[0] ?? ''), esc((n.given ?? []).slice(1).join(' ')), '', '',
+    '', n.use === 'usual' ? 'D' : 'L'].join('^'));
+  const sex = ({ male: 'M', female: 'F', other: 'O', unknown: 'U' } as const)[patient.gender ?? 'unknown'];
+  return ['PID', '', '', ids.join('~'), '', names.join('~'), '', (patient.birthDate ?? '').replace(/-/g, ''), sex].join('|');
+}

@@ -43,7 +43,9 @@ export type Requirement = 'reason' | 'protocol' | 'report' | 'owner' | 'encounte
  */
 export type Trigger =
   | 'notify-requerant' | 'notify-requis' | 'notify-communaute'
-  | 'forward-study' | 'send-report-dpi' | 'publish-dmp' | 'record-charge';
+  | 'forward-study' | 'send-report-dpi' | 'publish-dmp' | 'record-charge'
+  /** CI-SIS Téléradiologie flux 3: the answer to the order (accepted with the protocol, or refused) to the RIS that sent it. */
+  | 'send-order-response';
 
 export interface WorkflowState {
   readonly status: Task['status'];

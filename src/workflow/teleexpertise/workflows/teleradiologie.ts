@@ -23,9 +23,9 @@ export const TELERADIOLOGIE: WorkflowDefinition = {
   initial: 'demandee',
   transitions: [
     { code: 'accepter', display: 'Accepter (protocole d\'imagerie)', from: ['demandee'], to: 'acceptee',
-      roles: EXPERTS, requires: ['protocol'], triggers: ['notify-requerant'] },
+      roles: EXPERTS, requires: ['protocol'], triggers: ['notify-requerant', 'send-order-response'] },
     { code: 'refuser', display: 'Refuser la demande', from: ['demandee'], to: 'refusee',
-      roles: EXPERTS, requires: ['reason'], triggers: ['notify-requerant'] },
+      roles: EXPERTS, requires: ['reason'], triggers: ['notify-requerant', 'send-order-response'] },
     { code: 'annuler', display: 'Annuler la demande', from: ['demandee', 'acceptee'], to: 'annulee',
       roles: REQUESTING, requires: ['reason'], triggers: ['notify-requis'] },
     { code: 'signaler-examen-realise', display: 'Signaler l\'examen réalisé', from: ['acceptee'], to: 'examen-realise',

@@ -1,0 +1,116 @@
+// CI-SIS Téléradiologie flux 1 → 3 end to end: an order sent over MLLP to the platform becomes a dossier; the requis
+// accepts it with a protocol (or refuses it) over FHIR; the platform sends the ORU^R01 (OK / OC) to the RIS's own MLLP
+// listener, checked field by field and by an independent parser (python3-hl7).
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
+import { expect } from 'chai';
+import { startTestServer, type TestServer } from '../http/test-server.js';
+import type { Hl7Partner } from './hl7-partner.js';
+import type { Hl7Route } from './hl7-route.js';
+import { field, rawClient, startHarness, type Harness } from './test-mllp.js';
+
+const run = promisify(execFile);
+const FLUX1 = readFileSync(new URL('../../fixtures/hl7v2/ORM_O01/flux1-nw-ok.hl7', import.meta.url), 'utf8').replace(/\r?\n/g, '\r').replace(/\r+$/, '');
+
+/** The RIS's listener records what it receives (a real handler of ours, standing for the RIS application). */
+const received: string[] = [];
+const RIS_INBOX: Hl7Route = {
+  messageType: 'ORU^R01', description: 'test RIS: flux 3 received',
+  async handle({ message }) { received.push(message.toString()); return { written: [] }; },
+};
+
+async function pythonHl7(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'flux3-'));
+  const file = join(dir, 'm.hl7');
+  await writeFile(file, text);
+  const script = 'import hl7,sys\nm=hl7.parse(open(sys.argv[1]).read())\nprint([str(s[0]) for s in m])\nprint(str(m.segment("ORC")[1]), str(m.segment("MSH")[21]))';
+  return (await run('python3', ['-c', script, file])).stdout;
+}
+
+describe('CI-SIS flux 3 (ORU^R01) sent to the RIS when the requis accepts or refuses its order', function () {
+  this.timeout(60_000);
+  let ris: Harness;
+  let server: TestServer;
+  let requisToken: string;
+
+  before(async () => {
+    ris = await startHarness({ routes: [RIS_INBOX], partners: [{ name: 'teleo', application: 'TELEO', facility: 'TELEO', charset: 'UNICODE UTF-8', ackMode: 'original', reportMessage: 'MDM', organizations: [] }] });
+    const partner: Hl7Partner = { name: 'ris-structure', application: 'StructureApp', facility: 'StructureFacility', host: '127.0.0.1', port: ris.listener.port,
+      charset: 'UNICODE UTF-8', ackMode: 'original', reportMessage: 'MDM', orderOwner: 'PractitionerRole/tlr-requis', organizations: [] };
+    server = await startTestServer('pglite', { mllpPort: 0, hl7Partners: [partner] });
+    for (const body of [
+      { resourceType: 'Practitioner', id: 'tlr-eric', identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '801234564895' }], name: [{ family: 'Thomas', given: ['Eric'] }] },
+      { resourceType: 'PractitionerRole', id: 'tlr-requis', practitioner: { reference: 'Practitioner/tlr-eric' } },
+    ]) expect((await server.fhir(`/${body.resourceType}/${body.id}`, { method: 'PUT', body: JSON.stringify(body) })).status).to.be.oneOf([200, 201]);
+    requisToken = await server.token({ fhirUser: 'Practitioner/tlr-eric', role: 'PractitionerRole/tlr-requis' });
+  });
+  after(async () => { await server?.close(); await ris?.close(); });
+
+  async function order(placer: string): Promise<Task> {
+    const c = await rawClient(server.platform.mllpPort as number);
+    const [msh, ...rest] = FLUX1.replace(/OPN101/g, placer).split('\r');
+    const fields = msh.split('|');
+    fields[9] = placer;
+    c.send([fields.join('|'), ...rest].join('\r'));
+    const [ack] = await c.replies(1);
+    c.end();
+    expect(field(ack, 'MSA', 1), field(ack, 'ERR', 8)).to.equal('AA');
+    const tasks = (await (await server.fhir('/Task?code=teleradiologie&_count=100')).json() as Bundle<Task>).entry?.map((e) => e.resource as Task) ?? [];
+    const sr = (await (await server.fhir(`/ServiceRequest?identifier=${placer}`)).json() as Bundle).entry?.[0]?.resource;
+    return tasks.find((t) => t.focus?.reference === `ServiceRequest/${sr?.id}`) as Task;
+  }
+  const transition = async (task: Task, code: string, extra: Record<string, string>) => {
+    const body: Parameters = { resourceType: 'Parameters', parameter: [{ name: 'transition', valueCode: code }, ...Object.entries(extra).map(([name, valueString]) => ({ name, valueString }))] };
+    const res = await server.fhir(`/Task/${task.id}/$transition`, { method: 'POST', body: JSON.stringify(body), token: requisToken });
+    expect(res.status, await res.clone().text()).to.equal(200);
+  };
+  async function nextReceived(): Promise<string> {
+    for (let i = 0; i < 100 && received.length === 0; i++) {
+      await server.platform.jobs.drain();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(received, 'no flux 3 reached the RIS').to.have.length.greaterThan(0);
+    return (received.shift() as string).replace(/\n/g, '\r');
+  }
+
+  it('sends ORC-1 OK with the protocol in OBX-5 (ED base64) once the requis accepts', async () => {
+    const task = await order('OPN-OK-1');
+    await transition(task, 'accepter', { protocol: 'IRM cérébrale T1, T2 FLAIR | diffusion' });
+    const msg = await nextReceived();
+    expect(field(msg, 'MSH', 9)).to.equal('ORU^R01^ORU_R01');
+    expect(field(msg, 'MSH', 21)).to.equal('1.0^CISIS_TLR_HL7_V2');
+    expect(field(msg, 'MSH', 5)).to.equal('StructureApp');
+    expect(field(msg, 'ORC', 1)).to.equal('OK');
+    expect(field(msg, 'ORC', 2)).to.equal('OPN-OK-1^^1.2.250.1.748.12345678.12^ISO');
+    expect(field(msg, 'ORC', 12).split('^').slice(0, 3)).to.deep.equal(['801234564895', 'Thomas', 'Eric']);
+    expect(field(msg, 'OBR', 4).split('^')[0]).to.equal('REPONSE_DEMANDE');
+    const ed = field(msg, 'OBX', 5).split('^');
+    expect(ed.slice(1, 4)).to.deep.equal(['TEXT', '', 'Base64']);
+    expect(Buffer.from(ed[4], 'base64').toString('utf8')).to.equal('IRM cérébrale T1, T2 FLAIR | diffusion');
+    expect(field(msg, 'PID', 3)).to.contain('279035121518989^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.10&ISO^INS');
+    expect(msg.split('\r').map((s) => s.slice(0, 3))).to.deep.equal(['MSH', 'PID', 'PV1', 'ORC', 'OBR', 'OBX']);
+    const jobs = await (await fetch(`${server.platform.url}/operator/hl7/outbound`, { headers: { Authorization: `Bearer ${await server.token()}` } })).json() as { entries: { status: string; summary: string }[] };
+    expect(jobs.entries.some((j) => j.summary.startsWith('ORU^R01 OK (flux 3)') && j.status === 'done')).to.equal(true);
+    try {
+      const parsed = await pythonHl7(msg);
+      expect(parsed).to.contain("['MSH', 'PID', 'PV1', 'ORC', 'OBR', 'OBX']");
+      expect(parsed).to.contain('OK 1.0^CISIS_TLR_HL7_V2');
+    } catch (e) {
+      if (process.env.CI || !String(e).includes('No module named')) throw e;
+    }
+  });
+
+  it('sends ORC-1 OC with the reason in ORC-16, and no protocol, once the requis refuses', async () => {
+    const task = await order('OPN-OC-1');
+    await transition(task, 'refuser', { reason: 'Examen non indiqué : échographie d\'abord' });
+    const msg = await nextReceived();
+    expect(field(msg, 'ORC', 1)).to.equal('OC');
+    expect(field(msg, 'ORC', 16)).to.equal('^Examen non indiqué : échographie d\'abord');
+    expect(msg.split('\r').map((s) => s.slice(0, 3))).to.deep.equal(['MSH', 'PID', 'PV1', 'ORC', 'OBR']);
+  });
+});
