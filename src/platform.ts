@@ -58,6 +58,7 @@ import { startMllpListener, type MllpListener } from './hl7v2/mllp-listener.js';
 import { createHl7Sender, enqueueHl7, HL7_SEND_JOB } from './hl7v2/mllp-sender.js';
 import { hl7Routes } from './hl7v2/hl7-routes.js';
 import { orderResponseHandlers } from './hl7v2/order-response-trigger.js';
+import { reportChangeTrigger, reportSenderHandlers } from './hl7v2/report-trigger.js';
 import { hl7MessagesRouter } from './http/hl7-messages.js';
 
 export interface RunningPlatform {
@@ -109,7 +110,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     writeGuards: [createTaskStatusGuard(), createDossierContentGuard(), createReadReceiptGuard(), createStepGuard(), ...notifications.writeGuards],
     visibility,
     prepareWrite: [recordRequisOrganization(), ...notifications.prepareWrite],
-    afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite, forwardingTrigger(config.dicomForwarding)],
+    afterWrite: [visibility.afterWrite, dossierImmutabilityHook(registry), ...notifications.afterWrite, forwardingTrigger(config.dicomForwarding), reportChangeTrigger()],
   });
 
   // ImagingStudy kept in step with the DICOM instance index (the FHIR base is known once the listener is bound).
@@ -133,7 +134,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const jobs = createJobLanes(storage.jobs, [
     { name: 'platform', handlers: { [AUDIT_JOB]: auditEventHandler(storage), ...notifications.handlers, [IMAGING_STUDY_SYNC_JOB]: studySync.handler, [FORWARD_TRIGGER_JOB]: forwardingTriggerHandler(forwarding) } },
     { name: 'hl7v2', handlers: { [HL7_SEND_JOB]: hl7Sender.handler,
-      ...orderResponseHandlers({ svc, partners: config.hl7Partners, identity: hl7Identity, logger: logger.child({ component: 'hl7v2' }) }) } },
+      ...orderResponseHandlers({ svc, partners: config.hl7Partners, identity: hl7Identity, logger: logger.child({ component: 'hl7v2' }) }),
+      ...reportSenderHandlers({ svc, partners: config.hl7Partners, identity: hl7Identity, logger: logger.child({ component: 'hl7v2' }) }) } },
     { name: 'transfers', handlers: { [PACS_RETRIEVE_JOB]: (job) => pacsQueryRetrieve.run(job), ...forwarding.handlers } },
   ], logger.child({ component: 'jobs' }));
   wakeable.runner = jobs;

@@ -8,7 +8,7 @@ import { hl7Issue } from './hl7-field-errors.js';
 import type { Hl7Partner } from './hl7-partner.js';
 import type { Hl7Route } from './hl7-route.js';
 
-const VERSIONS = new Set(['2.5', '2.5.1']);
+const VERSIONS = new Set(['2.5', '2.5.1', '2.6']);
 const PROCESSING_IDS = new Set(['P', 'T', 'D']);
 
 export interface Parsed { message: Hl7Message; header: AckedHeader; partner: Hl7Partner; route: Hl7Route; enhanced: boolean; appAck: string }
@@ -52,7 +52,7 @@ export function readMessage(raw: Buffer, partnerHint: Hl7Partner | undefined, de
   if (!header.controlId) issues.push(hl7Issue(101, 'MSH-10', 'MSH-10 (message control id) is required'));
   if (!PROCESSING_IDS.has(comp1(header.processingId))) issues.push(hl7Issue(202, 'MSH-11', `MSH-11 processing id '${header.processingId}' is not P, T or D`));
   const version = comp1(message.header.getField(12)?.toString());
-  if (!VERSIONS.has(version)) issues.push(hl7Issue(203, 'MSH-12', `MSH-12 version '${version}' is not supported (2.5.1, or 2.5 for PAM-FR)`));
+  if (!VERSIONS.has(version)) issues.push(hl7Issue(203, 'MSH-12', `MSH-12 version '${version}' is not supported (2.5.1; 2.5 for PAM-FR; 2.6 for the CDA in HL7 v2 volet)`));
   const type = message.header.getField(9);
   const code = type?.getComponent(1) ?? '';
   const event = type?.getComponent(2) ?? '';

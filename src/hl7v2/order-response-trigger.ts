@@ -33,7 +33,7 @@ export function stableControlId(key: string): string {
 }
 
 /** The practitioner behind a PractitionerRole or Practitioner reference, as ORC-12 wants it. */
-async function professional(svc: ResourceService, ref: string | undefined): Promise<Professional | undefined> {
+export async function professional(svc: ResourceService, ref: string | undefined): Promise<Professional | undefined> {
   if (!ref) return undefined;
   const [type, id] = ref.split('/');
   let practitioner: Practitioner | undefined;

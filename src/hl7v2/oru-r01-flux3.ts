@@ -50,9 +50,9 @@ export function professionalXcn(p: Professional | undefined): string {
 }
 
 /** MSH of a message from us to `partner` (MSH-18 its character set, MSH-21 the profile). */
-export function writeMsh(identity: Hl7Identity, partner: Hl7Partner, type: string, controlId: string, now: Date, profile: string): string {
+export function writeMsh(identity: Hl7Identity, partner: Hl7Partner, type: string, controlId: string, now: Date, profile: string, version = '2.5.1'): string {
   return ['MSH', `${DELIMS.component}${DELIMS.repetition}${DELIMS.escape}${DELIMS.subcomponent}`, identity.application, identity.facility,
-    partner.application, partner.facility, hl7Timestamp(now), '', type, controlId, 'P', '2.5.1', '', '', '', '', 'FRA', partner.charset, '', '', profile].join('|');
+    partner.application, partner.facility, hl7Timestamp(now), '', type, controlId, 'P', version, '', '', '', '', 'FRA', partner.charset, '', '', profile].join('|');
 }
 
 /** The flux 3 message text (segments separated by CR). */
