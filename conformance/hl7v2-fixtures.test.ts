@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { erl } from '../src/hl7v2/acknowledgment.js';
 import type { Hl7Partner } from '../src/hl7v2/hl7-partner.js';
 import { hl7Routes } from '../src/hl7v2/hl7-routes.js';
+import { checkStructure } from '../src/hl7v2/hl7-structures.js';
 import { field, rawClient, startHarness } from '../src/hl7v2/test-mllp.js';
 import { SYSTEM_PRINCIPAL } from '../src/kernel/principal.js';
 import { applyTransition } from '../src/workflow/teleexpertise/transition.js';
@@ -59,7 +60,7 @@ describe('HL7 v2 fixtures replayed over MLLP (conformance)', function () {
         const base: Hl7Partner = { ...PARTNER, ...rest, ...(expected.partner && 'orderOwner' in expected.partner ? { orderOwner: orderOwner ?? undefined } : {}) };
         const given = (expected.given ?? []).filter((g) => g.endsWith('.hl7')).map((g) => cr(readFileSync(join(FIXTURES, g), 'utf8')));
         const partners = [...new Map([text, ...given].flatMap((t) => partnersFor(t, base)).map((p) => [`${p.application}^${p.facility}`, p])).values()];
-        const h = await startHarness({ routes: hl7Routes(), partners });
+        const h = await startHarness({ routes: hl7Routes(), partners, checks: [checkStructure] });
         try {
           const c = await rawClient(h.listener.port);
           for (const step of expected.given ?? []) {

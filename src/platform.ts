@@ -57,6 +57,7 @@ import { createInboundProcessor } from './hl7v2/inbound-processing.js';
 import { startMllpListener, type MllpListener } from './hl7v2/mllp-listener.js';
 import { createHl7Sender, enqueueHl7, HL7_SEND_JOB } from './hl7v2/mllp-sender.js';
 import { hl7Routes } from './hl7v2/hl7-routes.js';
+import { checkStructure } from './hl7v2/hl7-structures.js';
 import { orderResponseHandlers } from './hl7v2/order-response-trigger.js';
 import { reportChangeTrigger, reportSenderHandlers } from './hl7v2/report-trigger.js';
 import { hl7MessagesRouter } from './http/hl7-messages.js';
@@ -184,7 +185,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   // HL7 v2 inbound: every message stored raw before its ACK, applied once, rejected ones kept for replay.
   const hl7Processor = createInboundProcessor({
     svc, routes: hl7Routes(), partners: config.hl7Partners, identity: hl7Identity, baseUrl, logger: logger.child({ component: 'hl7v2' }),
-    acceptUnknownSenders: config.hl7AcceptUnknownSenders,
+    acceptUnknownSenders: config.hl7AcceptUnknownSenders, checks: [checkStructure],
     sendApplicationAck: (partner, ack, controlId) => enqueueHl7(storage.jobs, {
       partner: partner.name, controlId: /^MSH\|[^|]*(?:\|[^|]*){7}\|([^|\r]*)/.exec(ack)?.[1] ?? controlId, message: ack, summary: `application ACK of ${controlId}`,
     }),

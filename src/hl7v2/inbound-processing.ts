@@ -133,7 +133,7 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
       const enhanced = partnerHint?.ackMode === 'enhanced' || !!peekMsh(raw, 15) || !!peekMsh(raw, 16);
       return reject(raw, issues, partnerHint, remoteAddress, enhanced);
     }
-    const structure = (deps.checks ?? []).flatMap((check) => check(p.message));
+    const structure = (deps.checks ?? []).flatMap((check) => check(p.message)).filter((i) => i.severity !== 'warning');
     const { message: stored, original } = await svc.messages.receive({
       channel: HL7_CHANNEL, partner: p.partner.name, sender: `${comp1(p.header.sendingApplication)}^${comp1(p.header.sendingFacility)}`,
       controlId: p.header.controlId, messageType: `${p.message.header.getField(9)?.getComponent(1)}^${p.message.header.getField(9)?.getComponent(2)}`,
@@ -185,7 +185,8 @@ export function createInboundProcessor(deps: InboundDeps): InboundProcessor {
       } catch {
         p = undefined;
       }
-      const batchable = p && p.enhanced && p.route && (deps.checks ?? []).every((check) => check((p as Parsed).message).length === 0);
+      const batchable = p && p.enhanced && p.route
+        && (deps.checks ?? []).every((check) => check((p as Parsed).message).every((i) => i.severity === 'warning'));
       if (p && batchable) {
         run.push({ raw, p });
         continue;
