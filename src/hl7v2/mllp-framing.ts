@@ -63,13 +63,17 @@ export function createMllpDecoder(sink: FrameSink, maxBytes: number): MllpDecode
     parts.push(slice);
     kept += slice.length;
   };
-  const close = () => {
-    const content = Buffer.concat(parts);
-    const n = total;
+  /** Ends the current frame: its kept bytes and its total length. */
+  const take = (): [Buffer, number] => {
+    const taken: [Buffer, number] = [Buffer.concat(parts), total];
     inFrame = false;
     parts = [];
     kept = 0;
     total = 0;
+    return taken;
+  };
+  const close = () => {
+    const [content, n] = take();
     if (n > maxBytes) sink.problem('too-large', content, n);
     else sink.frame(content);
   };
@@ -116,15 +120,7 @@ export function createMllpDecoder(sink: FrameSink, maxBytes: number): MllpDecode
         pendingFs = false;
         close();
       }
-      if (inFrame) {
-        const content = Buffer.concat(parts);
-        const n = total;
-        inFrame = false;
-        parts = [];
-        kept = 0;
-        total = 0;
-        sink.problem('truncated', content, n);
-      }
+      if (inFrame) sink.problem('truncated', ...take());
       flushOutside();
     },
   };

@@ -64,13 +64,7 @@ describe('Téléradiologie outbound: flux 3 (ORU^R01) and the CR as CDA in MDM^T
     return ack;
   }
   async function order(placer: string): Promise<Task> {
-    const c = await rawClient(server.platform.mllpPort as number);
-    const [msh, ...rest] = FLUX1.replace(/OPN101/g, placer).split('\r');
-    const fields = msh.split('|');
-    fields[9] = placer;
-    c.send([fields.join('|'), ...rest].join('\r'));
-    const [ack] = await c.replies(1);
-    c.end();
+    const ack = await send(FLUX1, placer, placer);
     expect(field(ack, 'MSA', 1), field(ack, 'ERR', 8)).to.equal('AA');
     const tasks = (await (await server.fhir('/Task?code=teleradiologie&_count=100')).json() as Bundle<Task>).entry?.map((e) => e.resource as Task) ?? [];
     const sr = (await (await server.fhir(`/ServiceRequest?identifier=${placer}`)).json() as Bundle).entry?.[0]?.resource;
