@@ -3,7 +3,7 @@
 // → MDM^T02 with the CDA R2 CR, then T10 when the report is amended and T04 when it is withdrawn. Everything arrives at
 // the RIS/DPI's own MLLP listener, checked field by field, by xmllint, and by an independent parser (python3-hl7).
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,8 +30,10 @@ async function pythonHl7(text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'flux3-'));
   const file = join(dir, 'm.hl7');
   await writeFile(file, text);
-  const script = 'import hl7,sys\nm=hl7.parse(open(sys.argv[1]).read())\nprint([str(s[0]) for s in m])\nprint(str(m.segment("ORC")[1]), str(m.segment("MSH")[21]))';
-  return (await run('python3', ['-c', script, file])).stdout;
+  const script = 'import hl7,sys\nm=hl7.parse(open(sys.argv[1], newline="").read())\nprint([str(s[0]) for s in m])\nprint(str(m.segment("ORC")[1]), str(m.segment("MSH")[21]))';
+  // Debian's interpreter, where python3-hl7 is installed (a pyenv or venv python3 earlier in PATH lacks it).
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  return (await run(python, ['-c', script, file])).stdout;
 }
 
 describe('Téléradiologie outbound: flux 3 (ORU^R01) and the CR as CDA in MDM^T02/T10/T04', function () {
