@@ -125,7 +125,7 @@ export function reportSenderHandlers(deps: ReportSenderDeps): Record<string, Job
           body,
         });
         return Buffer.from(cda, 'utf8').toString('base64');
-      }, loinc);
+      }, loinc, { onlyIfIssued: 'report' in job.payload });
       if (!issued || issued.already) return;
       const visit = visitId?.value ? `${visitId.value}^^^&${visitId.system?.replace(/^urn:oid:/, '') ?? ''}&ISO^VN` : undefined;
       for (const partner of partners) {

@@ -139,6 +139,12 @@ describe('Téléradiologie outbound: flux 3 (ORU^R01) and the CR as CDA in MDM^T
     const created = await server.fhir('/DiagnosticReport', { method: 'POST', body: JSON.stringify(report) });
     expect(created.status, await created.clone().text()).to.equal(201);
     const dr = await created.json() as { id: string; meta: { versionId: string } };
+    // Amended before the dossier's step that issues it: nothing goes to the DPI yet.
+    expect((await server.fhir(`/DiagnosticReport/${dr.id}`, { method: 'PUT', body: JSON.stringify({ ...report, id: dr.id, status: 'amended' }) })).status).to.equal(200);
+    await server.platform.jobs.drain();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.platform.jobs.drain();
+    expect(received).to.deep.equal([]);
     await transition(task, 'interpreter', {});
     const t02 = await nextReceived();
     expect(field(t02, 'MSH', 9)).to.equal('MDM^T02^MDM_T02');

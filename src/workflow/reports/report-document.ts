@@ -39,7 +39,8 @@ const oidOf = (d: DocumentReference) => d.masterIdentifier?.value?.replace(/^urn
  * base64 XML, knowing its id, version and the document it replaces); returns what the receivers must be told. A deleted report (entered-in-error) deletes the last document.
  */
 export async function issueReportDocument(t: ResourceService, ctx: AuditContext, report: DiagnosticReport,
-  render: (doc: { id: string; setId: string; version: number; parent?: string }) => string, loinc: { code: string; display: string }): Promise<IssuedDocument | undefined> {
+  render: (doc: { id: string; setId: string; version: number; parent?: string }) => string, loinc: { code: string; display: string },
+  options: { onlyIfIssued?: boolean } = {}): Promise<IssuedDocument | undefined> {
   const { id, setId } = documentIds(report);
   const ref = `DiagnosticReport/${report.id}`;
   const issued = (await t.search(ctx, 'DocumentReference', { related: [ref], _count: ['100'], _sort: ['-_lastUpdated'] })).resources as DocumentReference[];
@@ -55,6 +56,8 @@ export async function issueReportDocument(t: ResourceService, ctx: AuditContext,
     return { event: replaced ? 'T10' : 'T02', id, setId, ...(replaced ? { parent: oidOf(replaced) } : {}), already: true,
       version: issued.length - issued.indexOf(same) };
   }
+  // A change to a report not issued yet waits for the workflow step that issues it (e.g. the visit created by the BE).
+  if (options.onlyIfIssued && !current) return undefined;
   if (current) await t.update(ctx, { ...current, status: 'superseded' });
   const content = render({ id, setId, version: issued.length + 1, ...(current ? { parent: oidOf(current) } : {}) });
   await t.create<DocumentReference>(ctx, {
