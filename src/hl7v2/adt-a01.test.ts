@@ -3,7 +3,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { Encounter, Patient, Provenance, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { DiagnosticReport, Encounter, Patient, Provenance, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { createLogger } from '../kernel/logger.js';
+import { reportSenderHandlers } from './report-trigger.js';
 import { applyTransition } from '../workflow/teleexpertise/transition.js';
 import { createPlatform, dossier, rejection, SEED, type Platform } from '../workflow/teleexpertise/test-directory.js';
 import { DOSSIER_STATUS_SYSTEM } from '../workflow/teleexpertise/workflow-definition.js';
@@ -121,6 +123,23 @@ describe('ADT movements (IHE PAM-FR ITI-31)', () => {
       const prov = (await all<Provenance>(p, 'Provenance')).find((r) => r.target[0].reference?.startsWith(`Task/${task.id}/`));
       expect(prov?.agent[0].who).to.deep.equal({ reference: BE_SERVICE });
       expect(prov?.activity?.coding?.[0].code).to.equal('creer-venue');
+    });
+
+    it('then files the CR in the DPI of the requis\' hospital: the queued send-report-dpi sends MDM^T02 to the partner serving it', async () => {
+      const task = await seedWaiting(p, 'sr-cr');
+      await p.svc.create(SEED, { resourceType: 'DiagnosticReport', status: 'final', basedOn: [{ reference: 'ServiceRequest/sr-cr' }],
+        subject: { reference: 'Patient/p-adt' }, code: { text: 'Avis' }, conclusion: 'Avis rendu.' } as DiagnosticReport);
+      await deliverAdt(p, adt('A04'));
+      const [job] = (await p.storage.jobs.list({ type: 'send-report-dpi' })).filter((j) => j.payload.task === `Task/${task.id}`);
+      const dpi = { ...GAM, host: '127.0.0.1', port: 2575 };
+      await reportSenderHandlers({ svc: p.svc, partners: [dpi], identity: { application: 'TELEO', facility: 'TELEO' }, logger: createLogger('silent') })['send-report-dpi'](job);
+      const [sent] = await p.storage.jobs.list({ type: 'hl7v2-send' });
+      expect(sent.payload.partner).to.equal('gam-chu');
+      const message = String(sent.payload.message).split('\r');
+      expect(message[0].split('|')[8]).to.equal('MDM^T02^MDM_T02');
+      expect(message.find((x) => x.startsWith('PV1|'))).to.contain('000897406');
+      const cda = Buffer.from(message.find((x) => x.startsWith('OBX|1|ED|'))?.split('|')[5].split('^')[4] ?? '', 'base64').toString();
+      expect(cda).to.contain('mediaType="text/plain"').and.contain(Buffer.from('Avis rendu.').toString('base64'));
     });
 
     it('gives the partner\'s principal no dossier role of its own: a transition it asks directly is refused (403)', async () => {

@@ -10,6 +10,7 @@ import { SYSTEM_PRINCIPAL } from '../kernel/principal.js';
 import type { AuditContext } from '../workflow/audit.js';
 import type { AfterWrite, ResourceService } from '../workflow/resource-service.js';
 import { issueReportDocument } from '../workflow/reports/report-document.js';
+import { REQUIS_ORGANIZATION_URL } from '../workflow/teleexpertise/dossier-model.js';
 import type { TriggerJobPayload } from '../workflow/teleexpertise/transition.js';
 import { HL7_PARTNER_SOURCE } from '../workflow/teleradiologie/placer-order.js';
 import type { Hl7Identity, Hl7Partner } from './hl7-partner.js';
@@ -75,9 +76,12 @@ export function reportSenderHandlers(deps: ReportSenderDeps): Record<string, Job
       const p = deps.partners.find((x) => x.name === source.slice(HL7_PARTNER_SOURCE.length) && x.host);
       if (p) return [p];
     }
+    // The requester's hospital (its DPI gets the answer) and the requis' (the CR is filed there once the BE created
+    // the visit): the partners serving either.
     const role = await read<PractitionerRole>(task?.requester?.reference?.startsWith('PractitionerRole/') ? task.requester.reference : undefined);
-    const org = role?.organization?.reference;
-    return org ? deps.partners.filter((p) => p.host && p.organizations.includes(org)) : [];
+    const orgs = [role?.organization?.reference, task?.extension?.find((e) => e.url === REQUIS_ORGANIZATION_URL)?.valueReference?.reference]
+      .filter((o): o is string => !!o);
+    return deps.partners.filter((p) => p.host && p.organizations.some((o) => orgs.includes(o)));
   }
 
   async function handle(job: Job): Promise<void> {
